@@ -1,0 +1,132 @@
+//! The one error type of the image readers.
+
+use std::path::{Path, PathBuf};
+
+use crate::{FileFormat, SampleType};
+
+/// Boxed source error of a decoder (tiff, png, jpeg, XML).
+pub type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong while reading an image.
+///
+/// Every variant names the file (for in-memory reads: the name the caller gave) and, where it
+/// applies, what was expected and what was found. Readers never panic on malformed input: truncated
+/// files, wrong magic bytes, absurd headers and zero-sized images all come back as one of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The file could not be read from disk.
+    #[error("{}: cannot read file: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The first bytes match no supported format.
+    #[error(
+        "{}: unknown image format: expected TIFF, PNG, JPEG or NPY magic bytes, found {found}",
+        path.display()
+    )]
+    UnknownFormat { path: PathBuf, found: String },
+
+    /// The decoder of the format rejected the data (corrupt or truncated file, unsupported codec).
+    #[error("{}: cannot decode {format} data: {source}", path.display())]
+    Decode {
+        path: PathBuf,
+        format: FileFormat,
+        #[source]
+        source: BoxedSource,
+    },
+
+    /// The header announces more values than [`ReadOptions::max_values`](crate::ReadOptions)
+    /// allows (decompression-bomb guard, checked before any pixel is decoded).
+    #[error(
+        "{}: image too large: expected at most {limit} values (ReadOptions::max_values), found {found}",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, limit: u64, found: u64 },
+
+    /// A valid file that uses a feature these readers do not support.
+    #[error("{}: unsupported {what}: expected {expected}, found {found}", path.display())]
+    Unsupported { path: PathBuf, what: &'static str, expected: String, found: String },
+
+    /// The image has no pixels (a zero width, height or channel count).
+    #[error("{}: empty image: expected non-zero channels, height and width, found {found}", path.display())]
+    Empty { path: PathBuf, found: String },
+
+    /// Shapes that must agree do not (pages of a TIFF, per-channel files, buffer lengths, tiling).
+    #[error("{}: shape mismatch ({what}): expected {expected}, found {found}", path.display())]
+    ShapeMismatch { path: PathBuf, what: String, expected: String, found: String },
+
+    /// Sample types that must agree do not (pages of a TIFF, per-channel files).
+    #[error("{}: sample type mismatch ({what}): expected {expected}, found {found}", path.display())]
+    SampleTypeMismatch { path: PathBuf, what: String, expected: SampleType, found: SampleType },
+
+    /// OME-XML or ImageJ metadata that cannot be parsed or contradicts the pixel data.
+    #[error("{}: invalid {kind} metadata: expected {expected}, found {found}", path.display())]
+    Metadata { path: PathBuf, kind: &'static str, expected: String, found: String },
+
+    /// A requested index (Z plane, time point, channel) does not exist.
+    #[error("{}: {what} index out of range: expected < {size}, found {index}", path.display())]
+    OutOfRange { path: PathBuf, what: &'static str, index: usize, size: usize },
+
+    /// The caller passed inconsistent arguments.
+    #[error("{}: invalid argument ({what}): expected {expected}, found {found}", path.display())]
+    InvalidArgument { path: PathBuf, what: &'static str, expected: String, found: String },
+}
+
+impl ImageError {
+    /// The file (or in-memory name) the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Io { path, .. }
+            | Self::UnknownFormat { path, .. }
+            | Self::Decode { path, .. }
+            | Self::TooLarge { path, .. }
+            | Self::Unsupported { path, .. }
+            | Self::Empty { path, .. }
+            | Self::ShapeMismatch { path, .. }
+            | Self::SampleTypeMismatch { path, .. }
+            | Self::Metadata { path, .. }
+            | Self::OutOfRange { path, .. }
+            | Self::InvalidArgument { path, .. } => path,
+        }
+    }
+
+    pub(crate) fn decode(path: &Path, format: FileFormat, source: impl Into<BoxedSource>) -> Self {
+        Self::Decode { path: path.to_path_buf(), format, source: source.into() }
+    }
+
+    pub(crate) fn shape(
+        path: &Path,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Self::ShapeMismatch {
+            path: path.to_path_buf(),
+            what: what.into(),
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(
+        path: &Path,
+        what: &'static str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Self::Unsupported { path: path.to_path_buf(), what, expected: expected.into(), found: found.into() }
+    }
+
+    pub(crate) fn metadata(
+        path: &Path,
+        kind: &'static str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Self::Metadata { path: path.to_path_buf(), kind, expected: expected.into(), found: found.into() }
+    }
+}
