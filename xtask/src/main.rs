@@ -3,19 +3,25 @@
 //! - `bench [--device cpu|cuda] [--quick]`: run every criterion bench of the workspace, then the
 //!   PyTorch reference (`xtask/py/bench_vit_torch.py`, if `python3` has torch and `DINOV2_PATH`
 //!   points at a dinov2 checkout) on the same machine, and print one table of medians and ratios.
+//! - `cuda-build [--compute-cap 90] [--print-env]`: install a build-only CUDA 13.0 toolkit from PyPI
+//!   wheels into `.cuda/` and build `cellino` with `--features cuda` (no GPU needed).
+
+mod cuda_build;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// (package, bench target) pairs run by `cargo xtask bench`.
-const BENCHES: [(&str, &str); 1] = [("cellino-vit", "vit_forward")];
+const BENCHES: [(&str, &str); 2] = [("cellino-vit", "vit_forward"), ("cellino-kernels", "kernels")];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
-        _ => Err("usage: cargo xtask bench [--device cpu|cuda] [--quick]".to_string()),
+        Some("cuda-build") => cuda_build::cuda_build(&workspace_root(), &args[1..]),
+        _ => Err("usage: cargo xtask bench [--device cpu|cuda] [--quick] | cargo xtask cuda-build [--compute-cap 90] [--print-env]"
+            .to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

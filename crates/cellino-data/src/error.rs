@@ -1,4 +1,4 @@
-//! The one error type of the image readers.
+//! The one error type of the crate: readers, datasets, transforms and the loader.
 
 use std::path::{Path, PathBuf};
 
@@ -7,14 +7,20 @@ use crate::{FileFormat, SampleType};
 /// Boxed source error of a decoder (tiff, png, jpeg, XML).
 pub type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Everything that can go wrong while reading an image.
+/// The former name of [`DataError`], kept so that `ImageError` keeps working.
+pub type ImageError = DataError;
+
+/// Everything that can go wrong in this crate: reading an image, parsing a manifest or a dataset
+/// string, resolving channels, configuring a transform, loading a batch.
 ///
-/// Every variant names the file (for in-memory reads: the name the caller gave) and, where it
-/// applies, what was expected and what was found. Readers never panic on malformed input: truncated
-/// files, wrong magic bytes, absurd headers and zero-sized images all come back as one of these.
+/// Every variant names the file it is about where there is one (for in-memory reads: the name the
+/// caller gave; for manifests: the CSV file and line) and, where it applies, what was expected and
+/// what was found. Nothing in this crate panics on malformed input: truncated files, wrong magic
+/// bytes, absurd headers, zero-sized images, bad CSV rows and bad options all come back as one of
+/// these.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ImageError {
+pub enum DataError {
     /// The file could not be read from disk.
     #[error("{}: cannot read file: {source}", path.display())]
     Io {
@@ -74,10 +80,45 @@ pub enum ImageError {
     /// The caller passed inconsistent arguments.
     #[error("{}: invalid argument ({what}): expected {expected}, found {found}", path.display())]
     InvalidArgument { path: PathBuf, what: &'static str, expected: String, found: String },
+
+    /// A CSV file (manifest, dataset metadata) that cannot be parsed or lacks what it needs.
+    /// `line` is 1-based (the header is line 1); 0 when the error is about the whole file.
+    #[error("{}:{line}: {message}", path.display())]
+    Csv { path: PathBuf, line: u64, message: String },
+
+    /// A label that is not in the dataset's label list.
+    #[error("{}:{line}: unknown label: expected one of {expected}, found {found:?}", path.display())]
+    UnknownLabel { path: PathBuf, line: u64, expected: String, found: String },
+
+    /// A channel asked for by name that the image does not have.
+    #[error("{}: unknown channel: expected one of {available}, found {found:?}", path.display())]
+    UnknownChannel { path: PathBuf, available: String, found: String },
+
+    /// A float image with NaN or infinite values.
+    #[error("{}: {count} non-finite (NaN or infinite) values in channel {channel}", path.display())]
+    NonFinite { path: PathBuf, channel: usize, count: usize },
+
+    /// A dataset string (`Name:key=value:…`) that does not parse.
+    #[error("invalid dataset string {spec:?}: expected {expected}, found {found}")]
+    DatasetSpec { spec: String, expected: String, found: String },
+
+    /// Loading one sample of a dataset failed; `origin` says where the sample comes from (the
+    /// manifest file and line, or the image path).
+    #[error("sample {index} ({origin}): {source}")]
+    Sample {
+        index: usize,
+        origin: String,
+        #[source]
+        source: Box<DataError>,
+    },
+
+    /// A candle error while building a tensor.
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
 }
 
-impl ImageError {
-    /// The file (or in-memory name) the error is about.
+impl DataError {
+    /// The file (or in-memory name, or manifest) the error is about; empty when there is none.
     pub fn path(&self) -> &Path {
         match self {
             Self::Io { path, .. }
@@ -90,8 +131,23 @@ impl ImageError {
             | Self::SampleTypeMismatch { path, .. }
             | Self::Metadata { path, .. }
             | Self::OutOfRange { path, .. }
-            | Self::InvalidArgument { path, .. } => path,
+            | Self::InvalidArgument { path, .. }
+            | Self::Csv { path, .. }
+            | Self::UnknownLabel { path, .. }
+            | Self::UnknownChannel { path, .. }
+            | Self::NonFinite { path, .. } => path,
+            Self::Sample { source, .. } => source.path(),
+            Self::DatasetSpec { .. } | Self::Tensor(_) => Path::new(""),
         }
+    }
+
+    /// An [`InvalidArgument`](Self::InvalidArgument) error without a file (bad options).
+    pub(crate) fn invalid(what: &'static str, expected: impl Into<String>, found: impl Into<String>) -> Self {
+        Self::InvalidArgument { path: PathBuf::new(), what, expected: expected.into(), found: found.into() }
+    }
+
+    pub(crate) fn csv(path: &Path, line: u64, message: impl Into<String>) -> Self {
+        Self::Csv { path: path.to_path_buf(), line, message: message.into() }
     }
 
     pub(crate) fn decode(path: &Path, format: FileFormat, source: impl Into<BoxedSource>) -> Self {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{ImageError, SampleType};
+use crate::{DataError, SampleType};
 
 /// A (C, H, W) image: `channels` planes of `height` × `width` values, row-major, channel-major.
 ///
@@ -31,7 +31,7 @@ impl MultiChannelImage {
         height: usize,
         width: usize,
         sample_type: SampleType,
-    ) -> Result<Self, ImageError> {
+    ) -> Result<Self, DataError> {
         Self::from_parts(Path::new(""), data, [channels, height, width], sample_type)
     }
 
@@ -40,16 +40,16 @@ impl MultiChannelImage {
         data: Vec<f32>,
         [channels, height, width]: [usize; 3],
         sample_type: SampleType,
-    ) -> Result<Self, ImageError> {
+    ) -> Result<Self, DataError> {
         if channels == 0 || height == 0 || width == 0 {
-            return Err(ImageError::Empty {
+            return Err(DataError::Empty {
                 path: path.to_path_buf(),
                 found: format!("(C, H, W) = ({channels}, {height}, {width})"),
             });
         }
         let expected = channels.checked_mul(height).and_then(|v| v.checked_mul(width));
         if expected != Some(data.len()) {
-            return Err(ImageError::shape(
+            return Err(DataError::shape(
                 path,
                 "data length",
                 format!("{channels} × {height} × {width} values"),
@@ -84,10 +84,10 @@ impl MultiChannelImage {
     pub fn with_channel_names<S: Into<String>>(
         mut self,
         names: impl IntoIterator<Item = S>,
-    ) -> Result<Self, ImageError> {
+    ) -> Result<Self, DataError> {
         let names: Vec<Option<String>> = names.into_iter().map(|s| Some(s.into())).collect();
         if names.len() != self.channels {
-            return Err(ImageError::InvalidArgument {
+            return Err(DataError::InvalidArgument {
                 path: Default::default(),
                 what: "channel names",
                 expected: format!("{} names", self.channels),
@@ -99,11 +99,11 @@ impl MultiChannelImage {
     }
 
     /// A new image with the channels `indices` (in that order; repeats allowed).
-    pub fn select_channels(&self, indices: &[usize]) -> Result<Self, ImageError> {
+    pub fn select_channels(&self, indices: &[usize]) -> Result<Self, DataError> {
         let mut data = Vec::with_capacity(indices.len() * self.plane_len());
         let mut names = Vec::with_capacity(indices.len());
         for &c in indices {
-            let plane = self.channel(c).ok_or(ImageError::OutOfRange {
+            let plane = self.channel(c).ok_or(DataError::OutOfRange {
                 path: Default::default(),
                 what: "channel",
                 index: c,
@@ -135,12 +135,12 @@ mod tests {
     fn new_checks_shape() {
         assert!(matches!(
             MultiChannelImage::new(vec![0.0; 5], 1, 2, 3, SampleType::U8),
-            Err(ImageError::ShapeMismatch { .. })
+            Err(DataError::ShapeMismatch { .. })
         ));
-        assert!(matches!(MultiChannelImage::new(vec![], 0, 2, 3, SampleType::U8), Err(ImageError::Empty { .. })));
+        assert!(matches!(MultiChannelImage::new(vec![], 0, 2, 3, SampleType::U8), Err(DataError::Empty { .. })));
         assert!(matches!(
             MultiChannelImage::new(vec![], usize::MAX, 2, 3, SampleType::U8),
-            Err(ImageError::ShapeMismatch { .. })
+            Err(DataError::ShapeMismatch { .. })
         ));
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::ImageError;
+use crate::DataError;
 
 const KIND: &str = "ImageJ";
 
@@ -21,8 +21,8 @@ pub(crate) fn is_imagej(description: &str) -> bool {
 }
 
 impl ImageJStack {
-    pub(crate) fn parse(description: &str, path: &Path) -> Result<Self, ImageError> {
-        let get = |key: &str| -> Result<Option<usize>, ImageError> {
+    pub(crate) fn parse(description: &str, path: &Path) -> Result<Self, DataError> {
+        let get = |key: &str| -> Result<Option<usize>, DataError> {
             description
                 .lines()
                 .filter_map(|l| l.split_once('='))
@@ -30,7 +30,7 @@ impl ImageJStack {
                 .map(|(_, v)| {
                     v.trim()
                         .parse::<usize>()
-                        .map_err(|_| ImageError::metadata(path, KIND, format!("an integer {key}="), v.trim()))
+                        .map_err(|_| DataError::metadata(path, KIND, format!("an integer {key}="), v.trim()))
                 })
                 .transpose()
         };
@@ -41,7 +41,7 @@ impl ImageJStack {
             images: get("images")?,
         };
         if stack.channels == 0 || stack.slices == 0 || stack.frames == 0 {
-            return Err(ImageError::Empty {
+            return Err(DataError::Empty {
                 path: path.to_path_buf(),
                 found: format!("ImageJ channels={}, slices={}, frames={}", stack.channels, stack.slices, stack.frames),
             });
@@ -50,10 +50,10 @@ impl ImageJStack {
     }
 
     /// Page indices of the channels at (`z`, `t`), checked against the `pages` in the file.
-    pub(crate) fn select(&self, z: usize, t: usize, pages: usize, path: &Path) -> Result<Vec<usize>, ImageError> {
+    pub(crate) fn select(&self, z: usize, t: usize, pages: usize, path: &Path) -> Result<Vec<usize>, DataError> {
         for (what, index, size) in [("Z", z, self.slices), ("T", t, self.frames)] {
             if index >= size {
-                return Err(ImageError::OutOfRange { path: path.to_path_buf(), what, index, size });
+                return Err(DataError::OutOfRange { path: path.to_path_buf(), what, index, size });
             }
         }
         let needed = self.channels.checked_mul(self.slices).and_then(|v| v.checked_mul(self.frames));
@@ -62,7 +62,7 @@ impl ImageJStack {
                 Some(n) if n > pages => "pages; data past the first IFDs (ImageJ >4 GB hack)",
                 _ => "pages",
             };
-            return Err(ImageError::metadata(
+            return Err(DataError::metadata(
                 path,
                 KIND,
                 format!("channels × slices × frames = {} × {} × {} pages", self.channels, self.slices, self.frames),
@@ -85,8 +85,8 @@ mod tests {
         let s = ImageJStack::parse(d, p).unwrap();
         assert_eq!(s.select(0, 0, 12, p).unwrap(), vec![0, 1]);
         assert_eq!(s.select(2, 1, 12, p).unwrap(), vec![10, 11]);
-        assert!(matches!(s.select(3, 0, 12, p), Err(ImageError::OutOfRange { .. })));
-        assert!(matches!(s.select(0, 0, 1, p), Err(ImageError::Metadata { .. })));
+        assert!(matches!(s.select(3, 0, 12, p), Err(DataError::OutOfRange { .. })));
+        assert!(matches!(s.select(0, 0, 1, p), Err(DataError::Metadata { .. })));
         assert!(ImageJStack::parse("ImageJ=\nchannels=x", p).is_err());
         assert!(ImageJStack::parse("ImageJ=\nchannels=0", p).is_err());
         let s = ImageJStack::parse("ImageJ=1.5\nimages=5\nslices=5", p).unwrap();

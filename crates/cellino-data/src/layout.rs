@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{ImageError, MultiChannelImage, ReadOptions, read_image};
+use crate::{DataError, MultiChannelImage, ReadOptions, read_image};
 
 /// Channel order of HPA RGBA PNGs (HPA field-of-view and single-cell images): 0 microtubules,
 /// 1 protein (the antibody stain), 2 nucleus, 3 endoplasmic reticulum.
@@ -21,13 +21,13 @@ pub enum ChannelTiling {
 /// Splits a one-channel image whose width holds the channels side by side: channel k is
 /// columns `[k·w, (k+1)·w)` with `w` the channel width. Fails unless the image has exactly one
 /// channel and the width divides evenly.
-pub fn untile_width(image: &MultiChannelImage, tiling: ChannelTiling) -> Result<MultiChannelImage, ImageError> {
+pub fn untile_width(image: &MultiChannelImage, tiling: ChannelTiling) -> Result<MultiChannelImage, DataError> {
     untile(image, tiling, Path::new(""))
 }
 
-fn untile(image: &MultiChannelImage, tiling: ChannelTiling, path: &Path) -> Result<MultiChannelImage, ImageError> {
+fn untile(image: &MultiChannelImage, tiling: ChannelTiling, path: &Path) -> Result<MultiChannelImage, DataError> {
     if image.channels != 1 {
-        return Err(ImageError::shape(
+        return Err(DataError::shape(
             path,
             "channel tiling",
             "a single-channel image",
@@ -39,7 +39,7 @@ fn untile(image: &MultiChannelImage, tiling: ChannelTiling, path: &Path) -> Resu
         ChannelTiling::Square if w.is_multiple_of(h) => (w / h, h),
         ChannelTiling::Count(n) if n > 0 && w.is_multiple_of(n) => (n, w / n),
         _ => {
-            return Err(ImageError::shape(
+            return Err(DataError::shape(
                 path,
                 "channel tiling",
                 match tiling {
@@ -70,12 +70,12 @@ pub fn read_tiled_image(
     path: impl AsRef<Path>,
     tiling: ChannelTiling,
     opts: &ReadOptions,
-) -> Result<MultiChannelImage, ImageError> {
+) -> Result<MultiChannelImage, DataError> {
     let path = path.as_ref();
     let image = read_image(path, opts)?;
     match tiling {
         _ if image.channels == 1 => untile(&image, tiling, path),
-        ChannelTiling::Count(n) if n != image.channels => Err(ImageError::shape(
+        ChannelTiling::Count(n) if n != image.channels => Err(DataError::shape(
             path,
             "channel tiling",
             format!("a single-channel image or {n} channels"),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::convert::f16_bits_to_f32;
-use crate::{ImageError, MultiChannelImage, ReadOptions, SampleType};
+use crate::{DataError, MultiChannelImage, ReadOptions, SampleType};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// Headers are small (NumPy pads them to 64 bytes); anything this long is corrupt.
@@ -19,14 +19,14 @@ struct Header {
     data_offset: usize,
 }
 
-pub(crate) fn read_npy(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<MultiChannelImage, ImageError> {
+pub(crate) fn read_npy(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<MultiChannelImage, DataError> {
     opts.check_single_plane(path)?;
     let header = parse_header(bytes, path)?;
     let [c, h, w] = match header.shape[..] {
         [h, w] => [1, h, w],
         [c, h, w] => [c, h, w],
         _ => {
-            return Err(ImageError::unsupported(
+            return Err(DataError::unsupported(
                 path,
                 "array rank",
                 "a (C, H, W) or (H, W) array",
@@ -35,7 +35,7 @@ pub(crate) fn read_npy(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<
         }
     };
     if c == 0 || h == 0 || w == 0 {
-        return Err(ImageError::Empty { path: path.to_path_buf(), found: format!("shape {:?}", header.shape) });
+        return Err(DataError::Empty { path: path.to_path_buf(), found: format!("shape {:?}", header.shape) });
     }
     let count = (c as u64).checked_mul(h as u64).and_then(|v| v.checked_mul(w as u64)).unwrap_or(u64::MAX);
     opts.check_max_values(path, count)?;
@@ -44,7 +44,7 @@ pub(crate) fn read_npy(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<
     let payload = &bytes[header.data_offset..];
     let needed = count * size;
     if payload.len() < needed {
-        return Err(ImageError::shape(
+        return Err(DataError::shape(
             path,
             "npy payload",
             format!("{needed} bytes for shape {:?}", header.shape),
@@ -110,11 +110,11 @@ fn fortran_to_c(values: &[f32], shape: &[usize]) -> Vec<f32> {
     out
 }
 
-fn bad_header(path: &Path, expected: &str, found: impl Into<String>) -> ImageError {
-    ImageError::metadata(path, "NPY header", expected, found)
+fn bad_header(path: &Path, expected: &str, found: impl Into<String>) -> DataError {
+    DataError::metadata(path, "NPY header", expected, found)
 }
 
-fn parse_header(bytes: &[u8], path: &Path) -> Result<Header, ImageError> {
+fn parse_header(bytes: &[u8], path: &Path) -> Result<Header, DataError> {
     if !bytes.starts_with(MAGIC) || bytes.len() < 10 {
         return Err(bad_header(
             path,
@@ -152,9 +152,9 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<Header, ImageError> {
         .strip_prefix('\'')
         .and_then(|d| d.split('\'').next())
         .or_else(|| descr.strip_prefix('"').and_then(|d| d.split('"').next()))
-        .ok_or_else(|| ImageError::unsupported(path, "npy dtype", "a simple dtype string such as '<f4'", descr))?;
+        .ok_or_else(|| DataError::unsupported(path, "npy dtype", "a simple dtype string such as '<f4'", descr))?;
     let (sample_type, big_endian) = parse_descr(descr).ok_or_else(|| {
-        ImageError::unsupported(
+        DataError::unsupported(
             path,
             "npy dtype",
             "one of |u1 |i1 |b1 u2 i2 u4 i4 u8 i8 f2 f4 f8 (< or > byte order)",
@@ -242,7 +242,7 @@ mod tests {
         out
     }
 
-    fn read(bytes: &[u8]) -> Result<MultiChannelImage, ImageError> {
+    fn read(bytes: &[u8]) -> Result<MultiChannelImage, DataError> {
         read_npy(bytes, Path::new("x.npy"), &ReadOptions::default())
     }
 
@@ -268,20 +268,20 @@ mod tests {
         for cut in [0, 5, 9, 20, ok.len() - 1] {
             assert!(read(&ok[..cut]).is_err(), "cut at {cut}");
         }
-        assert!(matches!(read(&npy("<u2", false, "(0, 2)", &[])), Err(ImageError::Empty { .. })));
-        assert!(matches!(read(&npy("<c8", false, "(2, 2)", &[0; 32])), Err(ImageError::Unsupported { .. })));
-        assert!(matches!(read(&npy("<u2", false, "(1, 1, 2, 2)", &[0; 8])), Err(ImageError::Unsupported { .. })));
+        assert!(matches!(read(&npy("<u2", false, "(0, 2)", &[])), Err(DataError::Empty { .. })));
+        assert!(matches!(read(&npy("<c8", false, "(2, 2)", &[0; 32])), Err(DataError::Unsupported { .. })));
+        assert!(matches!(read(&npy("<u2", false, "(1, 1, 2, 2)", &[0; 8])), Err(DataError::Unsupported { .. })));
         assert!(matches!(
             read(&npy("<u2", false, "(65536, 65536)", &[0; 8])),
-            Err(ImageError::TooLarge { found: 4294967296, .. })
+            Err(DataError::TooLarge { found: 4294967296, .. })
         ));
         assert!(matches!(
             read(&npy("<u2", false, "(99999999999999999999, 2)", &[0; 8])),
-            Err(ImageError::Metadata { .. })
+            Err(DataError::Metadata { .. })
         ));
         assert!(matches!(
             read(&npy("<u2", false, "(18446744073709551615, 18446744073709551615)", &[0; 8])),
-            Err(ImageError::TooLarge { .. })
+            Err(DataError::TooLarge { .. })
         ));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::ImageError;
+use crate::DataError;
 
 const KIND: &str = "OME-XML";
 
@@ -45,11 +45,11 @@ pub(crate) fn is_ome(description: &str) -> bool {
     (d.starts_with("<?xml") || d.starts_with("<OME")) && d.contains("<OME")
 }
 
-fn bad(path: &Path, expected: impl Into<String>, found: impl Into<String>) -> ImageError {
-    ImageError::metadata(path, KIND, expected, found)
+fn bad(path: &Path, expected: impl Into<String>, found: impl Into<String>) -> DataError {
+    DataError::metadata(path, KIND, expected, found)
 }
 
-fn attr_usize(node: roxmltree::Node<'_, '_>, name: &str, path: &Path) -> Result<Option<usize>, ImageError> {
+fn attr_usize(node: roxmltree::Node<'_, '_>, name: &str, path: &Path) -> Result<Option<usize>, DataError> {
     node.attribute(name)
         .map(|v| {
             v.trim().parse::<usize>().map_err(|_| {
@@ -64,14 +64,14 @@ fn child<'a, 'input>(node: roxmltree::Node<'a, 'input>, name: &str) -> Option<ro
 }
 
 impl OmePixels {
-    pub(crate) fn parse(xml: &str, path: &Path) -> Result<Self, ImageError> {
+    pub(crate) fn parse(xml: &str, path: &Path) -> Result<Self, DataError> {
         let doc = roxmltree::Document::parse(xml).map_err(|e| bad(path, "well-formed XML", e.to_string()))?;
         let root = doc.root_element();
         if root.tag_name().name() != "OME" {
             return Err(bad(path, "an <OME> root element", format!("<{}>", root.tag_name().name())));
         }
         if child(root, "BinaryOnly").is_some() {
-            return Err(ImageError::unsupported(
+            return Err(DataError::unsupported(
                 path,
                 "OME-TIFF layout",
                 "metadata in this file",
@@ -80,13 +80,13 @@ impl OmePixels {
         }
         let image = child(root, "Image").ok_or_else(|| bad(path, "an <Image> element", "none"))?;
         let pixels = child(image, "Pixels").ok_or_else(|| bad(path, "a <Pixels> element", "none"))?;
-        let size = |name: &str| -> Result<usize, ImageError> {
+        let size = |name: &str| -> Result<usize, DataError> {
             attr_usize(pixels, name, path)?.ok_or_else(|| bad(path, format!("Pixels@{name}"), "no such attribute"))
         };
         let (size_x, size_y) = (size("SizeX")?, size("SizeY")?);
         let (size_z, size_c, size_t) = (size("SizeZ")?, size("SizeC")?, size("SizeT")?);
         if [size_x, size_y, size_z, size_c, size_t].contains(&0) {
-            return Err(ImageError::Empty {
+            return Err(DataError::Empty {
                 path: path.to_path_buf(),
                 found: format!("OME sizes X {size_x}, Y {size_y}, Z {size_z}, C {size_c}, T {size_t}"),
             });
@@ -127,7 +127,7 @@ impl OmePixels {
             }
         }
         if files.len() > 1 {
-            return Err(ImageError::unsupported(
+            return Err(DataError::unsupported(
                 path,
                 "OME-TIFF layout",
                 "all planes in one file",
@@ -145,10 +145,10 @@ impl OmePixels {
         t: usize,
         samples: usize,
         path: &Path,
-    ) -> Result<(Vec<usize>, Vec<Option<String>>), ImageError> {
+    ) -> Result<(Vec<usize>, Vec<Option<String>>), DataError> {
         for (what, index, size) in [("Z", z, self.size_z), ("T", t, self.size_t)] {
             if index >= size {
-                return Err(ImageError::OutOfRange { path: path.to_path_buf(), what, index, size });
+                return Err(DataError::OutOfRange { path: path.to_path_buf(), what, index, size });
             }
         }
         let samples = samples.max(1);
@@ -244,8 +244,8 @@ mod tests {
         let m = OmePixels::parse(&xml("XYCTZ", ""), p).unwrap();
         // plane = c + 3 (t + 2 z).
         assert_eq!(m.select(1, 0, 1, p).unwrap().0, vec![6, 7, 8]);
-        assert!(matches!(m.select(2, 0, 1, p), Err(ImageError::OutOfRange { what: "Z", .. })));
-        assert!(matches!(m.select(0, 5, 1, p), Err(ImageError::OutOfRange { what: "T", .. })));
+        assert!(matches!(m.select(2, 0, 1, p), Err(DataError::OutOfRange { what: "Z", .. })));
+        assert!(matches!(m.select(0, 5, 1, p), Err(DataError::OutOfRange { what: "T", .. })));
         assert_eq!(m.select(0, 0, 3, p).unwrap().0, vec![0]);
         assert!(m.select(0, 0, 2, p).is_err());
     }
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(ifds, vec![10, 3, 12]);
         assert_eq!(names, vec![Some("DNA".into()), None, Some("ER".into())]);
         let m = OmePixels::parse(&xml("XYCZT", r#"<TiffData FirstC="1" IFD="3"/>"#), p).unwrap();
-        assert!(matches!(m.select(0, 0, 1, p), Err(ImageError::Metadata { .. })));
+        assert!(matches!(m.select(0, 0, 1, p), Err(DataError::Metadata { .. })));
     }
 
     #[test]
@@ -284,7 +284,7 @@ mod tests {
             "XYZCT",
             r#"<TiffData IFD="0"><UUID FileName="a.tif">u</UUID></TiffData><TiffData IFD="0" FirstC="1"><UUID FileName="b.tif">v</UUID></TiffData>"#,
         );
-        assert!(matches!(OmePixels::parse(&two_files, p), Err(ImageError::Unsupported { .. })));
+        assert!(matches!(OmePixels::parse(&two_files, p), Err(DataError::Unsupported { .. })));
         assert!(is_ome("  <?xml version=\"1.0\"?><OME>"));
         assert!(!is_ome("ImageJ=1.53"));
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use crate::convert::{deinterleave, to_f32_vec};
-use crate::{FileFormat, ImageError, MultiChannelImage, ReadOptions, SampleType};
+use crate::{DataError, FileFormat, MultiChannelImage, ReadOptions, SampleType};
 
 /// Decodes a PNG or JPEG; every colour component becomes a channel (RGBA → 4 channels, in
 /// R, G, B, A order). Palette PNGs are expanded to RGB(A) by the decoder, and a `tRNS` chunk adds
@@ -16,19 +16,19 @@ pub(crate) fn read_raster(
     path: &Path,
     format: FileFormat,
     opts: &ReadOptions,
-) -> Result<MultiChannelImage, ImageError> {
+) -> Result<MultiChannelImage, DataError> {
     opts.check_single_plane(path)?;
     let image_format = match format {
         FileFormat::Png => image::ImageFormat::Png,
         FileFormat::Jpeg => image::ImageFormat::Jpeg,
         other => {
-            return Err(ImageError::unsupported(path, "raster format", "PNG or JPEG", other.name()));
+            return Err(DataError::unsupported(path, "raster format", "PNG or JPEG", other.name()));
         }
     };
-    let err = |e: image::ImageError| ImageError::decode(path, format, e);
+    let err = |e: image::ImageError| DataError::decode(path, format, e);
     if format == FileFormat::Jpeg && !jpeg_is_complete(bytes) {
         // zune-jpeg fills in missing data silently; a truncated file is corrupt data for us.
-        return Err(ImageError::decode(path, format, "truncated JPEG: no end-of-image marker after the last scan"));
+        return Err(DataError::decode(path, format, "truncated JPEG: no end-of-image marker after the last scan"));
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     // Our own guard below replaces the crate's allocation limit.
@@ -37,7 +37,7 @@ pub(crate) fn read_raster(
     let (w, h) = decoder.dimensions();
     let samples = usize::from(decoder.color_type().channel_count());
     if w == 0 || h == 0 {
-        return Err(ImageError::Empty { path: path.to_path_buf(), found: format!("{w} × {h} pixels") });
+        return Err(DataError::Empty { path: path.to_path_buf(), found: format!("{w} × {h} pixels") });
     }
     opts.check_max_values(path, u64::from(w) * u64::from(h) * samples as u64)?;
     let image = DynamicImage::from_decoder(decoder).map_err(err)?;
@@ -53,7 +53,7 @@ pub(crate) fn read_raster(
         DynamicImage::ImageRgb32F(b) => (b.into_raw(), 3, SampleType::F32),
         DynamicImage::ImageRgba32F(b) => (b.into_raw(), 4, SampleType::F32),
         other => {
-            return Err(ImageError::unsupported(
+            return Err(DataError::unsupported(
                 path,
                 "colour type",
                 "grey, grey + alpha, RGB or RGBA",

@@ -6,7 +6,7 @@ use crate::format::describe_magic;
 use crate::npy::read_npy;
 use crate::raster::read_raster;
 use crate::tiff_reader::read_tiff;
-use crate::{FileFormat, ImageError, MultiChannelImage, ReadOptions};
+use crate::{DataError, FileFormat, MultiChannelImage, ReadOptions};
 
 /// Reads an image file of any supported format, chosen by its magic bytes (not its extension).
 ///
@@ -19,9 +19,9 @@ use crate::{FileFormat, ImageError, MultiChannelImage, ReadOptions};
 ///
 /// The whole file is read into memory first; the decoded size is bounded by
 /// [`ReadOptions::max_values`].
-pub fn read_image(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<MultiChannelImage, ImageError> {
+pub fn read_image(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<MultiChannelImage, DataError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     read_image_bytes(&bytes, path, opts)
 }
 
@@ -30,13 +30,13 @@ pub fn read_image_bytes(
     bytes: &[u8],
     name: impl AsRef<Path>,
     opts: &ReadOptions,
-) -> Result<MultiChannelImage, ImageError> {
+) -> Result<MultiChannelImage, DataError> {
     let path = name.as_ref();
     match FileFormat::sniff(bytes) {
         Some(FileFormat::Tiff) => read_tiff(bytes, path, opts),
         Some(format @ (FileFormat::Png | FileFormat::Jpeg)) => read_raster(bytes, path, format, opts),
         Some(FileFormat::Npy) => read_npy(bytes, path, opts),
-        None => Err(ImageError::UnknownFormat { path: path.to_path_buf(), found: describe_magic(bytes) }),
+        None => Err(DataError::UnknownFormat { path: path.to_path_buf(), found: describe_magic(bytes) }),
     }
 }
 
@@ -49,9 +49,9 @@ pub fn read_channel_files<P: AsRef<Path>, S: AsRef<str>>(
     paths: &[P],
     names: &[S],
     opts: &ReadOptions,
-) -> Result<MultiChannelImage, ImageError> {
+) -> Result<MultiChannelImage, DataError> {
     let Some(first_path) = paths.first().map(AsRef::as_ref) else {
-        return Err(ImageError::InvalidArgument {
+        return Err(DataError::InvalidArgument {
             path: Default::default(),
             what: "channel files",
             expected: "at least one path".into(),
@@ -59,7 +59,7 @@ pub fn read_channel_files<P: AsRef<Path>, S: AsRef<str>>(
         });
     };
     if !names.is_empty() && names.len() != paths.len() {
-        return Err(ImageError::InvalidArgument {
+        return Err(DataError::InvalidArgument {
             path: first_path.to_path_buf(),
             what: "channel names",
             expected: format!("{} names (one per file) or none", paths.len()),
@@ -73,7 +73,7 @@ pub fn read_channel_files<P: AsRef<Path>, S: AsRef<str>>(
         let image = read_image(path, &budget)?;
         budget.max_values -= image.data.len() as u64;
         if image.channels != 1 {
-            return Err(ImageError::shape(
+            return Err(DataError::shape(
                 path,
                 "per-channel file",
                 "1 channel",
@@ -84,7 +84,7 @@ pub fn read_channel_files<P: AsRef<Path>, S: AsRef<str>>(
             None => out = Some(image),
             Some(acc) => {
                 if (image.height, image.width) != (acc.height, acc.width) {
-                    return Err(ImageError::shape(
+                    return Err(DataError::shape(
                         path,
                         format!("per-channel file vs {}", first_path.display()),
                         format!("{} × {} pixels", acc.height, acc.width),
@@ -92,7 +92,7 @@ pub fn read_channel_files<P: AsRef<Path>, S: AsRef<str>>(
                     ));
                 }
                 if image.sample_type != acc.sample_type {
-                    return Err(ImageError::SampleTypeMismatch {
+                    return Err(DataError::SampleTypeMismatch {
                         path: path.to_path_buf(),
                         what: format!("per-channel file vs {}", first_path.display()),
                         expected: acc.sample_type,
@@ -107,7 +107,7 @@ pub fn read_channel_files<P: AsRef<Path>, S: AsRef<str>>(
     }
     // `paths` is non-empty, so `out` is set.
     let mut image =
-        out.ok_or_else(|| ImageError::Empty { path: first_path.to_path_buf(), found: "no channels".into() })?;
+        out.ok_or_else(|| DataError::Empty { path: first_path.to_path_buf(), found: "no channels".into() })?;
     if !names.is_empty() {
         image.channel_names = names.iter().map(|n| Some(n.as_ref().to_owned())).collect();
     }

@@ -16,7 +16,7 @@ use tiff::tags::Tag;
 use crate::convert::{deinterleave, to_f32_vec};
 use crate::imagej::{self, ImageJStack};
 use crate::ome::{self, OmePixels};
-use crate::{FileFormat, ImageError, MultiChannelImage, ReadOptions, SampleType};
+use crate::{DataError, FileFormat, MultiChannelImage, ReadOptions, SampleType};
 
 type TiffDecoder<'a> = Decoder<Cursor<&'a [u8]>>;
 
@@ -36,7 +36,7 @@ impl PageInfo {
     }
 }
 
-pub(crate) fn read_tiff(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<MultiChannelImage, ImageError> {
+pub(crate) fn read_tiff(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<MultiChannelImage, DataError> {
     let (description, reduced, palette_ifds) = scan(bytes, path, opts)?;
     if palette_ifds.is_empty() {
         decode(bytes, description, &reduced, path, opts)
@@ -46,7 +46,7 @@ pub(crate) fn read_tiff(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result
         let mut patched = bytes.to_vec();
         for ifd in palette_ifds {
             patch_photometric_to_black_is_zero(&mut patched, ifd).ok_or_else(|| {
-                ImageError::metadata(
+                DataError::metadata(
                     path,
                     "TIFF",
                     "a readable PhotometricInterpretation entry",
@@ -58,17 +58,17 @@ pub(crate) fn read_tiff(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result
     }
 }
 
-fn open<'a>(bytes: &'a [u8], path: &Path, opts: &ReadOptions) -> Result<TiffDecoder<'a>, ImageError> {
+fn open<'a>(bytes: &'a [u8], path: &Path, opts: &ReadOptions) -> Result<TiffDecoder<'a>, DataError> {
     Decoder::new(Cursor::new(bytes))
         .map(|d| d.with_limits(limits(opts)))
-        .map_err(|e| ImageError::decode(path, FileFormat::Tiff, e))
+        .map_err(|e| DataError::decode(path, FileFormat::Tiff, e))
 }
 
 /// Walks the IFD chain once (the tiff crate rejects cycles): the first page's ImageDescription,
 /// which pages are reduced-resolution copies, and the IFD offsets of palette pages.
 #[allow(clippy::type_complexity)]
-fn scan(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<(Option<String>, Vec<bool>, Vec<u64>), ImageError> {
-    let err = |e: TiffError| ImageError::decode(path, FileFormat::Tiff, e);
+fn scan(bytes: &[u8], path: &Path, opts: &ReadOptions) -> Result<(Option<String>, Vec<bool>, Vec<u64>), DataError> {
+    let err = |e: TiffError| DataError::decode(path, FileFormat::Tiff, e);
     let mut dec = open(bytes, path, opts)?;
     let description = dec.get_tag_ascii_string(Tag::ImageDescription).ok();
     let mut reduced = Vec::new();
@@ -125,8 +125,8 @@ fn decode(
     reduced: &[bool],
     path: &Path,
     opts: &ReadOptions,
-) -> Result<MultiChannelImage, ImageError> {
-    let err = |e: TiffError| ImageError::decode(path, FileFormat::Tiff, e);
+) -> Result<MultiChannelImage, DataError> {
+    let err = |e: TiffError| DataError::decode(path, FileFormat::Tiff, e);
     let mut dec = open(bytes, path, opts)?;
     let description = description.filter(|_| !opts.ignore_metadata);
     let (selected, names) = select_pages(description.as_deref(), &mut dec, reduced, path, opts)?;
@@ -138,7 +138,7 @@ fn decode(
     for &i in &selected {
         let info = page_info(&mut dec, i, path)?;
         if (info.width, info.height) != (first.width, first.height) {
-            return Err(ImageError::shape(
+            return Err(DataError::shape(
                 path,
                 format!("TIFF page {i} vs page {}", selected[0]),
                 format!("{} × {} pixels", first.width, first.height),
@@ -146,7 +146,7 @@ fn decode(
             ));
         }
         if info.sample_type != first.sample_type {
-            return Err(ImageError::SampleTypeMismatch {
+            return Err(DataError::SampleTypeMismatch {
                 path: path.to_path_buf(),
                 what: format!("TIFF page {i} vs page {}", selected[0]),
                 expected: first.sample_type,
@@ -157,7 +157,7 @@ fn decode(
         infos.push((i, info));
     }
     if first.width == 0 || first.height == 0 {
-        return Err(ImageError::Empty {
+        return Err(DataError::Empty {
             path: path.to_path_buf(),
             found: format!("{} × {} pixels", first.width, first.height),
         });
@@ -173,7 +173,7 @@ fn decode(
         let values = result_to_f32(buffer);
         let expected = info.values() as usize;
         if values.len() < expected {
-            return Err(ImageError::shape(
+            return Err(DataError::shape(
                 path,
                 format!("decoded TIFF page {i}"),
                 format!("{expected} values"),
@@ -203,12 +203,12 @@ fn select_pages(
     reduced: &[bool],
     path: &Path,
     opts: &ReadOptions,
-) -> Result<(Vec<usize>, Option<Vec<Option<String>>>), ImageError> {
+) -> Result<(Vec<usize>, Option<Vec<Option<String>>>), DataError> {
     if let Some(xml) = description.filter(|d| ome::is_ome(d)) {
         let ome = OmePixels::parse(xml, path)?;
         let first = page_info(dec, 0, path)?;
         if (ome.size_x, ome.size_y) != (first.width as usize, first.height as usize) {
-            return Err(ImageError::metadata(
+            return Err(DataError::metadata(
                 path,
                 "OME-XML",
                 format!("SizeX × SizeY = {} × {} (the first page)", first.width, first.height),
@@ -217,7 +217,7 @@ fn select_pages(
         }
         let (ifds, names) = ome.select(opts.z, opts.t, first.samples, path)?;
         if let Some(&bad) = ifds.iter().find(|&&i| i >= reduced.len()) {
-            return Err(ImageError::metadata(
+            return Err(DataError::metadata(
                 path,
                 "OME-XML",
                 format!("IFD indices < {} (pages in the file)", reduced.len()),
@@ -246,16 +246,16 @@ fn limits(opts: &ReadOptions) -> Limits {
 }
 
 /// NewSubfileType bit 0 (or the old SubfileType 2): a reduced-resolution copy, e.g. a thumbnail.
-fn is_reduced(dec: &mut TiffDecoder<'_>, path: &Path) -> Result<bool, ImageError> {
-    let err = |e: TiffError| ImageError::decode(path, FileFormat::Tiff, e);
+fn is_reduced(dec: &mut TiffDecoder<'_>, path: &Path) -> Result<bool, DataError> {
+    let err = |e: TiffError| DataError::decode(path, FileFormat::Tiff, e);
     let new_subfile = dec.find_tag_unsigned::<u32>(Tag::NewSubfileType).map_err(err)?;
     let old_subfile = dec.find_tag_unsigned::<u32>(Tag::SubfileType).map_err(err)?;
     Ok(new_subfile.is_some_and(|v| v & 1 != 0) || old_subfile == Some(2))
 }
 
 /// Header facts of page `index`, read without decoding pixels.
-fn page_info(dec: &mut TiffDecoder<'_>, index: usize, path: &Path) -> Result<PageInfo, ImageError> {
-    let err = |e: TiffError| ImageError::decode(path, FileFormat::Tiff, e);
+fn page_info(dec: &mut TiffDecoder<'_>, index: usize, path: &Path) -> Result<PageInfo, DataError> {
+    let err = |e: TiffError| DataError::decode(path, FileFormat::Tiff, e);
     dec.seek_to_image(index).map_err(err)?;
     let (width, height) = dec.dimensions().map_err(err)?;
     let samples = dec.find_tag_unsigned::<u16>(Tag::SamplesPerPixel).map_err(err)?.unwrap_or(1);
@@ -275,7 +275,7 @@ fn page_info(dec: &mut TiffDecoder<'_>, index: usize, path: &Path) -> Result<Pag
         Some(DecodingSampleType::F32) => SampleType::F32,
         Some(DecodingSampleType::F64) => SampleType::F64,
         None => {
-            return Err(ImageError::unsupported(
+            return Err(DataError::unsupported(
                 path,
                 "TIFF sample format",
                 "unsigned, signed or IEEE float samples",
@@ -285,7 +285,7 @@ fn page_info(dec: &mut TiffDecoder<'_>, index: usize, path: &Path) -> Result<Pag
     };
     // Packed sub-byte or odd depths (1, 4, 12, 24 bits) would come back bit-packed.
     if bits.iter().any(|&b| u32::from(b) != sample_type.bits()) {
-        return Err(ImageError::unsupported(
+        return Err(DataError::unsupported(
             path,
             "TIFF bit depth",
             "8, 16, 32 or 64 bits per sample",

@@ -1,10 +1,90 @@
-//! Embedding evaluation for cellino.
+//! Embedding evaluation for cellino: the Cell-DINO linear probe and kNN on in-memory
+//! feature matrices, the CHAMMI 1-NN, and classification metrics identical to
+//! scikit-learn's.
 //!
-//! Today this crate holds the classification metrics that evaluations report, written to
-//! give **the same numbers as scikit-learn** (to 1e-12 in f64; checked against fixtures
-//! made by `xtask/py/make_metric_fixtures.py`) and, where the Cell-DINO code uses
-//! torchmetrics 0.10, the same rules as torchmetrics. The linear probe, kNN and CHAMMI
-//! protocols land here next.
+//! Feature extraction from datasets, the CHAMMI task runner (leave-one-group-out) and the
+//! channel-subset sweep build on these pieces and land later.
+//!
+//! # Inputs
+//!
+//! Features are row-major `f32` matrices ([`FeatureMatrix`]: checked finite, non-empty);
+//! targets are class indices (`usize`) or multi-hot rows (`u8` 0/1) ([`Targets`]); a
+//! [`Split`] pairs them and checks row counts and label ranges. Bad input (NaN features,
+//! mismatched rows or dimensions, labels outside the class list, splits too small for the
+//! protocol, impossible configurations) is an [`EvalError`], never a panic.
+//!
+//! # Linear probe ([`run_linear_probe`], spec §6.1)
+//!
+//! A grid of `Linear(dim, K)` classifiers (default 16 learning rates × 3 weight decays,
+//! learning rate outer) is trained jointly on frozen features, as one `(dim, G·K)` matrix
+//! product per step: weights `N(0, 0.01)` and biases 0 from a seeded generator, summed
+//! cross-entropy (multi-class) or BCE-with-logits (multi-label) loss, AdamW with PyTorch
+//! semantics (β 0.9/0.999, ε 1e-8, decoupled decay on weights and biases), learning rate
+//! `lr · batch / 256` under `CosineAnnealingLR(epochs · epoch_length, 0)` stepped per
+//! iteration, batches from a seeded infinite shuffled sampler ([`GridTrainer`],
+//! [`InfiniteSampler`]; PyTorch parity to 1e-5, see `tests/probe_parity.rs`).
+//!
+//! The best classifier (macro F1 by default; the first in grid order on ties) is chosen on
+//! a [`Validation`] split that is **not** the reported one: a given validation split, or
+//! rows carved from train with a fixed seed (said so in the report). Upstream dinov2's
+//! choice on the reported split is available as [`Validation::UpstreamSelectOnTest`],
+//! labelled in the report. [`LinearProbeReport`] (serde) holds the chosen classifier's
+//! upstream name (`classifier_4_blocks_avgpool_False_lr_0_00025_wd_1_00E-04`), its
+//! validation and test [`SplitMetrics`] and the whole grid.
+//!
+//! # kNN ([`knn_evaluate`], spec §6.3) and 1-NN ([`nearest_neighbours`])
+//!
+//! L2-normalised features, cosine = dot product, top-`max(k)` per query, weights
+//! `softmax(sim / T)` (T = 0.07) over those neighbours, and for each `k` the sum of the
+//! first `k` weights times the one-hot (multi-hot) targets, without renormalising; several
+//! `k` at once. The exact 1-NN of CHAMMI uses L2 or cosine distance in f64. Both searches
+//! are blocked over queries and train rows ([`Blocking`]) with a bounded heap per query and
+//! run multi-threaded; the full similarity matrix never exists. Ties: the lower train index
+//! ranks first; vote ties go to the lower class.
+//!
+//! ```
+//! use cellino_eval::{
+//!     KnnConfig, LinearProbeConfig, SelectionSource, Split, Targets, Validation, knn_evaluate, run_linear_probe,
+//! };
+//!
+//! // Two well separated classes in 2-D (20 train rows, 6 test rows).
+//! let point = |i: usize| -> [f32; 2] {
+//!     let jitter = (i % 5) as f32 * 0.1;
+//!     if i % 2 == 0 { [1.0 + jitter, 0.2] } else { [-0.2, 1.0 + jitter] }
+//! };
+//! let train_x: Vec<f32> = (0..20).flat_map(point).collect();
+//! let train_y: Vec<usize> = (0..20).map(|i| i % 2).collect();
+//! let test_x: Vec<f32> = (0..6).flat_map(point).collect();
+//! let test_y: Vec<usize> = (0..6).map(|i| i % 2).collect();
+//! let train = Split::from_parts(&train_x, 2, Targets::multiclass(&train_y, 2))?;
+//! let test = Split::from_parts(&test_x, 2, Targets::multiclass(&test_y, 2))?;
+//!
+//! // kNN with k = 1 and 5.
+//! let knn = knn_evaluate(&train, &test, &KnnConfig::with_ks(&[1, 5]))?;
+//! assert_eq!(knn.k[&1].accuracy(), 1.0);
+//!
+//! // Linear probe: a small grid, validation carved from train (10 %, seed 0).
+//! let config = LinearProbeConfig {
+//!     learning_rates: vec![0.1, 1.0],
+//!     weight_decays: vec![0.0, 1e-4],
+//!     batch_size: 8,
+//!     epochs: 4,
+//!     epoch_length: Some(10),
+//!     ..LinearProbeConfig::default()
+//! };
+//! let report = run_linear_probe(&train, Validation::DEFAULT_CARVE, &test, &config)?;
+//! assert!(matches!(report.selection.source, SelectionSource::CarvedFromTrain { .. }));
+//! assert_eq!(report.grid.len(), 4);
+//! assert_eq!(report.test.macro_f1(), 1.0);
+//! println!("{} → test macro F1 {}", report.best_classifier, report.test.macro_f1());
+//! # Ok::<(), cellino_eval::EvalError>(())
+//! ```
+//!
+//! # Metrics
+//!
+//! The metrics give **the same numbers as scikit-learn** (to 1e-12 in f64; checked against
+//! fixtures made by `xtask/py/make_metric_fixtures.py`) and, where the Cell-DINO code uses
+//! torchmetrics 0.10, the same rules as torchmetrics.
 //!
 //! | metric | type / function | reference |
 //! |---|---|---|
@@ -13,14 +93,13 @@
 //! | macro F1 on a label list (CHAMMI LOO: `[4, 5, 6]`) | [`MulticlassMetrics::macro_f1_for_labels`] | `f1_score(average="macro", labels=..., zero_division=0)`: absent labels count 0 |
 //! | multi-label predictions | [`multilabel_predictions`] | torchmetrics 0.10: sigmoid only if some score is outside `[0, 1]`, then **`> 0.5`** |
 //! | multi-label per-label / macro / micro F1 | [`MultilabelMetrics`] | `f1_score(average=None / "macro" / "micro", zero_division=0)` on those predictions; labels without support count 0 in the macro mean |
+//! | multi-label subset accuracy | [`MultilabelMetrics::subset_accuracy`] | `accuracy_score` on indicator matrices (exact row match) |
 //! | average precision, mAP | [`average_precision`], [`MultilabelMetrics::mean_average_precision`] | `average_precision_score` (step-wise, one threshold per distinct score; no positives → 0) |
 //!
-//! Inputs are plain slices: class indices as `usize`, multi-hot targets as `u8` (0/1),
-//! scores as any `Copy + Into<f64>` (`f32`, `f64`), matrices flat and row-major
-//! (samples × classes). All arithmetic is in f64. Bad input (empty, mismatched lengths,
-//! out-of-range labels, non-finite scores, targets other than 0/1, a class count whose
-//! confusion matrix could not exist) is a [`MetricsError`],
-//! never a panic.
+//! Metric inputs are plain slices: class indices as `usize`, multi-hot targets as `u8`
+//! (0/1), scores as any `Copy + Into<f64>` (`f32`, `f64`), matrices flat and row-major
+//! (samples × classes). All arithmetic is in f64. [`SplitMetrics`] is their serialisable
+//! summary, with `accuracy` and `macro_f1` at the top of its JSON object.
 //!
 //! ```
 //! use cellino_eval::{MulticlassMetrics, MultilabelMetrics};
@@ -43,11 +122,27 @@
 //! assert_eq!(m.f1(), vec![1.0, 0.0]); // label 1: no positive target, one false positive
 //! assert_eq!(m.macro_f1(), 0.5);
 //! assert_eq!(m.average_precision(), &[1.0, 0.0]); // no positives → AP 0 (as scikit-learn)
-//! # Ok::<(), cellino_eval::MetricsError>(())
+//! # Ok::<(), cellino_eval::EvalError>(())
 //! ```
 
+mod data;
 mod error;
+mod knn;
+mod linear;
 mod metrics;
+mod numeric;
+mod report;
 
-pub use error::{MetricsError, Result};
+pub use data::{FeatureMatrix, Split, Targets, Task};
+pub use error::{EvalError, MetricsError, Result};
+pub use knn::{
+    Blocking, DEFAULT_TEMPERATURE, Distance, KnnConfig, KnnReport, KnnScores, Neighbour, Neighbours, cosine_neighbours,
+    knn_evaluate, knn_scores, nearest_neighbours, one_nn_predict,
+};
+pub use linear::{
+    AdamWParams, ClassifierSpec, DEFAULT_LEARNING_RATES, DEFAULT_WEIGHT_DECAYS, GridRow, GridTrainer, InfiniteSampler,
+    LinearGrid, LinearProbeConfig, LinearProbeReport, LossKind, Selection, SelectionMetric, SelectionSource,
+    TrainedGrid, Validation, run_linear_probe, train_linear_grid,
+};
 pub use metrics::{MulticlassMetrics, MultilabelMetrics, average_precision, multilabel_predictions};
+pub use report::{MulticlassSummary, MultilabelSummary, SplitMetrics};

@@ -1,11 +1,14 @@
-//! Backbone forward throughput: ViT-S/16, batch 8, 224×224, 1 and 4 input channels, random weights.
-//! Bench names carry the device (`cpu_`, `cuda_`) so CPU and GPU results never mix.
+//! Backbone throughput: ViT-S/16, batch 8, 224×224, random weights: the inference forward with 1
+//! and 4 input channels, and a training step's forward + backward (weights as `Var`s, 4 channels,
+//! no optimizer). Bench names carry the device (`cpu_`, `cuda_`) so CPU and GPU results never mix.
 
 use std::time::Duration;
 
-use candle_core::{Device, Tensor};
-use cellino_vit::{Arch, DinoVisionTransformer, VitConfig, random_state_dict};
+use candle_core::{Device, Tensor, Var};
+use cellino_vit::{Arch, DinoVisionTransformer, StateDict, VitConfig, random_state_dict};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 fn devices() -> Vec<(&'static str, Device)> {
     #[cfg_attr(not(feature = "cuda"), allow(unused_mut))]
@@ -39,5 +42,29 @@ fn vit_small_forward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, vit_small_forward);
+fn vit_small_train_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vit_train");
+    group.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(1));
+    for (device_name, device) in devices() {
+        let mut config = VitConfig::for_arch(Arch::VitSmall, 16, 4, 224);
+        config.drop_path_rate = 0.1;
+        let sd = random_state_dict(&config, 1.0, 0, &device).expect("random weights");
+        let vars: Vec<Var> = sd.tensors.values().map(|t| Var::from_tensor(t).expect("var")).collect();
+        let tensors = sd.tensors.keys().cloned().zip(vars.iter().map(|v| v.as_tensor().clone())).collect();
+        let model = DinoVisionTransformer::from_state_dict(config, &StateDict { tensors, ..sd }).expect("model");
+        let x = Tensor::randn(0f32, 1.0, (8, 4, 224, 224), &device).expect("input");
+        group.throughput(Throughput::Elements(8));
+        group.bench_function(format!("{device_name}_vit_small_p16_b8_224_c4_fwdbwd"), |b| {
+            b.iter(|| {
+                let f = model.forward_features_train(&x, None, &mut StdRng::seed_from_u64(0)).expect("forward");
+                let grads = f.cls.backward().expect("backward");
+                device.synchronize().expect("sync");
+                grads
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, vit_small_forward, vit_small_train_step);
 criterion_main!(benches);

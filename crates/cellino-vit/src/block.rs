@@ -6,7 +6,7 @@ use rand::seq::index::sample;
 
 use crate::config::FfnKind;
 use crate::error::Result;
-use crate::layers::{Grad, LayerNorm, Linear, softmax_last_dim};
+use crate::layers::{LayerNorm, Linear};
 
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -16,17 +16,16 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn forward(&self, x: &Tensor, grad: Grad) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, d) = x.dims3()?;
         let hd = d / self.num_heads;
-        // (B, N, 3D) → 3 × (B, heads, N, hd); head h owns features [h·hd, (h+1)·hd) of q, k and v.
+        // (B, N, 3D) → (3, B, heads, N, hd); head h owns features [h·hd, (h+1)·hd) of q, k and v.
         let qkv = self.qkv.forward(x)?.reshape((b, n, 3, self.num_heads, hd))?.permute((2, 0, 3, 1, 4))?;
-        let scale = (hd as f64).powf(-0.5);
-        let q = (qkv.get(0)? * scale)?.contiguous()?;
-        let k = qkv.get(1)?.contiguous()?;
-        let v = qkv.get(2)?.contiguous()?;
-        let attn = softmax_last_dim(&q.matmul(&k.t()?)?, grad)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
+        // Strided views, not copies (`get` would copy): the attention kernel reads them in place.
+        let part = |i: usize| qkv.narrow(0, i, 1)?.squeeze(0);
+        let out = cellino_kernels::attention(&part(0)?, &part(1)?, &part(2)?, (hd as f64).powf(-0.5))?;
+        // The kernel's buffer is (B, N, heads, hd), so merging the heads is a free reshape.
+        let out = out.transpose(1, 2)?.reshape((b, n, d))?;
         self.proj.forward(&out)
     }
 }
@@ -44,7 +43,7 @@ impl Ffn {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.up.forward(x)?;
         let h = match self.kind {
-            FfnKind::Mlp => h.gelu_erf()?,
+            FfnKind::Mlp => cellino_kernels::gelu_erf(&h)?,
             FfnKind::SwiGlu => {
                 let half = h.dim(D::Minus1)? / 2;
                 let (x1, x2) = (h.narrow(D::Minus1, 0, half)?, h.narrow(D::Minus1, half, half)?);
@@ -89,24 +88,27 @@ impl DropPath<'_> {
 }
 
 impl Block {
-    /// `drop_path` is `Some` in training mode (with the differentiable ops), `None` for inference.
+    /// `drop_path` is `Some` in training mode, `None` for inference (the ops are the same).
     pub fn forward(&self, x: &Tensor, mut drop_path: Option<&mut DropPath>) -> Result<Tensor> {
-        let grad = if drop_path.is_some() { Grad::Needed } else { Grad::NotNeeded };
-        let mut branch = self.attn.forward(&self.norm1.forward(x, grad)?, grad)?;
-        if let Some(g) = &self.ls1 {
-            branch = branch.broadcast_mul(g)?;
-        }
+        let mut branch = self.attn.forward(&self.norm1.forward(x)?)?;
+        // Drop path scales whole samples, which commutes with LayerScale: apply it first so that
+        // LayerScale and the residual add stay one fused pass.
         if let Some(dp) = drop_path.as_deref_mut() {
             branch = dp.apply(branch)?;
         }
-        let x = (x + branch)?;
-        let mut branch = self.ffn.forward(&self.norm2.forward(&x, grad)?)?;
-        if let Some(g) = &self.ls2 {
-            branch = branch.broadcast_mul(g)?;
-        }
+        let x = residual(x, &branch, self.ls1.as_ref())?;
+        let mut branch = self.ffn.forward(&self.norm2.forward(&x)?)?;
         if let Some(dp) = drop_path {
             branch = dp.apply(branch)?;
         }
-        Ok((x + branch)?)
+        residual(&x, &branch, self.ls2.as_ref())
     }
+}
+
+/// `x + γ ⊙ branch` with LayerScale, `x + branch` without.
+fn residual(x: &Tensor, branch: &Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
+    Ok(match gamma {
+        Some(g) => cellino_kernels::scaled_residual(x, branch, g)?,
+        None => (x + branch)?,
+    })
 }

@@ -14,10 +14,10 @@ use crate::config::{Arch, FfnKind, PosEmbedInterpolation, VitConfig};
 use crate::error::{Result, VitError};
 use crate::infer::infer_config;
 use crate::keys::expected_shapes;
-use crate::layers::{Grad, LayerNorm, Linear};
+use crate::layers::{LayerNorm, Linear};
 
 /// DINOv2 LayerNorm epsilon.
-const LN_EPS: f32 = 1e-6;
+const LN_EPS: f64 = 1e-6;
 
 /// What `forward_features` returns, after the final LayerNorm (except `prenorm`).
 #[derive(Debug, Clone)]
@@ -275,33 +275,22 @@ impl DinoVisionTransformer {
 
     fn run(&self, x: &Tensor, masks: Option<&Tensor>, rng: Option<&mut StdRng>) -> Result<Features> {
         let mut tokens = self.prepare_tokens(x, masks)?;
-        let grad = match rng {
-            Some(rng) => {
-                let mut dp = DropPath { rate: self.config.drop_path_rate, rng };
-                for blk in &self.blocks {
-                    tokens = blk.forward(&tokens, Some(&mut dp))?;
-                }
-                Grad::Needed
-            }
-            None => {
-                for blk in &self.blocks {
-                    tokens = blk.forward(&tokens, None)?;
-                }
-                Grad::NotNeeded
-            }
-        };
-        let x_norm = self.norm.forward(&tokens, grad)?;
+        let mut drop_path = rng.map(|rng| DropPath { rate: self.config.drop_path_rate, rng });
+        for blk in &self.blocks {
+            tokens = blk.forward(&tokens, drop_path.as_mut())?;
+        }
+        let x_norm = self.norm.forward(&tokens)?;
         let (cls, registers, patches) = self.split_normed(&x_norm)?;
         Ok(Features { cls, registers, patches, prenorm: tokens })
     }
 
-    /// Inference forward (`forward_features` in eval mode): fused kernels, no stochastic depth.
+    /// Inference forward (`forward_features` in eval mode): no stochastic depth.
     pub fn forward_features(&self, x: &Tensor, masks: Option<&Tensor>) -> Result<Features> {
         self.run(x, masks, None)
     }
 
-    /// Training forward: differentiable ops and stochastic depth (rate `config.drop_path_rate`)
-    /// drawn from the caller's seeded RNG.
+    /// Training forward: stochastic depth (rate `config.drop_path_rate`) drawn from the caller's
+    /// seeded RNG. Every op is differentiable in both modes.
     pub fn forward_features_train(&self, x: &Tensor, masks: Option<&Tensor>, rng: &mut StdRng) -> Result<Features> {
         self.run(x, masks, Some(rng))
     }
@@ -323,7 +312,7 @@ impl DinoVisionTransformer {
         for (i, blk) in self.blocks.iter().enumerate() {
             tokens = blk.forward(&tokens, None)?;
             if i >= depth - n {
-                let t = if norm { self.norm.forward(&tokens, Grad::NotNeeded)? } else { tokens.clone() };
+                let t = if norm { self.norm.forward(&tokens)? } else { tokens.clone() };
                 let (cls, _, patches) = self.split_normed(&t)?;
                 out.push((patches, cls));
             }

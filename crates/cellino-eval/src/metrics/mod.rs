@@ -8,7 +8,7 @@ pub use multiclass::MulticlassMetrics;
 pub use multilabel::{MultilabelMetrics, multilabel_predictions};
 pub use ranking::average_precision;
 
-use crate::error::{MetricsError, Result};
+use crate::error::{EvalError, Result};
 
 /// `num / den` as f64, and 0 when `den == 0` (scikit-learn's `zero_division=0`).
 fn ratio(num: u64, den: u64) -> f64 {
@@ -31,10 +31,10 @@ fn mean(values: impl ExactSizeIterator<Item = f64>) -> f64 {
 /// Number of rows of a flat row-major matrix with `row_len` columns.
 fn n_rows(what: &'static str, len: usize, row_len: usize) -> Result<usize> {
     if row_len == 0 {
-        return Err(MetricsError::Empty { what: "columns (classes or labels)" });
+        return Err(EvalError::Empty { what: "columns (classes or labels)" });
     }
     if !len.is_multiple_of(row_len) {
-        return Err(MetricsError::NotAMatrix { what, len, row_len });
+        return Err(EvalError::NotAMatrix { what, len, row_len });
     }
     Ok(len / row_len)
 }
@@ -49,7 +49,7 @@ fn finite_scores<S: Copy + Into<f64>>(what: &'static str, scores: &[S], row_len:
             if value.is_finite() {
                 Ok(value)
             } else {
-                Err(MetricsError::NonFiniteScore { what, row: i / row_len, col: i % row_len, value })
+                Err(EvalError::NonFiniteScore { what, row: i / row_len, col: i % row_len, value })
             }
         })
         .collect()
@@ -59,6 +59,6 @@ fn finite_scores<S: Copy + Into<f64>>(what: &'static str, scores: &[S], row_len:
 fn check_binary_targets(what: &'static str, targets: &[u8], row_len: usize) -> Result<()> {
     match targets.iter().position(|&t| t > 1) {
         None => Ok(()),
-        Some(i) => Err(MetricsError::InvalidTarget { what, row: i / row_len, col: i % row_len, value: targets[i] }),
+        Some(i) => Err(EvalError::InvalidTarget { what, row: i / row_len, col: i % row_len, value: targets[i] }),
     }
 }

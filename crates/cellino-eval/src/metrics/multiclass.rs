@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{f1, finite_scores, mean, ratio};
-use crate::error::{MetricsError, Result};
+use crate::error::{EvalError, Result};
 
 /// Confusion-matrix based multi-class metrics, equal to scikit-learn's.
 ///
@@ -35,12 +35,12 @@ impl MulticlassMetrics {
     /// Metrics of `predictions` against `targets` (class indices in `0..n_classes`).
     ///
     /// # Errors
-    /// No sample or `n_classes == 0` ([`MetricsError::Empty`]), different lengths, a
+    /// No sample or `n_classes == 0` ([`EvalError::Empty`]), different lengths, a
     /// class index `>= n_classes`, or an `n_classes` whose square overflows
-    /// ([`MetricsError::TooManyClasses`]).
+    /// ([`EvalError::TooManyClasses`]).
     pub fn from_predictions(targets: &[usize], predictions: &[usize], n_classes: usize) -> Result<Self> {
         if predictions.len() != targets.len() {
-            return Err(MetricsError::LengthMismatch {
+            return Err(EvalError::LengthMismatch {
                 what: "predictions",
                 expected: targets.len(),
                 actual: predictions.len(),
@@ -58,11 +58,11 @@ impl MulticlassMetrics {
     /// length or a non-finite score.
     pub fn from_scores<S: Copy + Into<f64>>(targets: &[usize], scores: &[S], n_classes: usize) -> Result<Self> {
         if n_classes == 0 {
-            return Err(MetricsError::Empty { what: "classes" });
+            return Err(EvalError::Empty { what: "classes" });
         }
         let expected = targets.len().saturating_mul(n_classes);
         if scores.len() != expected {
-            return Err(MetricsError::LengthMismatch { what: "scores", expected, actual: scores.len() });
+            return Err(EvalError::LengthMismatch { what: "scores", expected, actual: scores.len() });
         }
         let scores = finite_scores("scores", scores, n_classes)?;
         let predictions = scores.chunks_exact(n_classes).map(|row| {
@@ -79,14 +79,14 @@ impl MulticlassMetrics {
 
     fn from_iter(targets: &[usize], predictions: impl Iterator<Item = usize>, n_classes: usize) -> Result<Self> {
         if n_classes == 0 {
-            return Err(MetricsError::Empty { what: "classes" });
+            return Err(EvalError::Empty { what: "classes" });
         }
         if targets.is_empty() {
-            return Err(MetricsError::Empty { what: "targets" });
+            return Err(EvalError::Empty { what: "targets" });
         }
         // The dense confusion matrix must be addressable (n² u64 within isize::MAX bytes).
         if n_classes.checked_mul(n_classes).is_none_or(|n2| n2 > isize::MAX as usize / 8) {
-            return Err(MetricsError::TooManyClasses { n_classes });
+            return Err(EvalError::TooManyClasses { n_classes });
         }
         let mut tp = vec![0u64; n_classes];
         let mut true_count = vec![0u64; n_classes];
@@ -97,7 +97,7 @@ impl MulticlassMetrics {
                 if label < n_classes {
                     Ok(())
                 } else {
-                    Err(MetricsError::LabelOutOfRange { what, index, label, n_classes })
+                    Err(EvalError::LabelOutOfRange { what, index, label, n_classes })
                 }
             };
             check("targets", t)?;
@@ -191,10 +191,10 @@ impl MulticlassMetrics {
     /// An empty `labels`, or a label `>= n_classes`.
     pub fn macro_f1_for_labels(&self, labels: &[usize]) -> Result<f64> {
         if labels.is_empty() {
-            return Err(MetricsError::Empty { what: "labels" });
+            return Err(EvalError::Empty { what: "labels" });
         }
         if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= self.n_classes) {
-            return Err(MetricsError::LabelOutOfRange { what: "labels", index, label, n_classes: self.n_classes });
+            return Err(EvalError::LabelOutOfRange { what: "labels", index, label, n_classes: self.n_classes });
         }
         Ok(mean(labels.iter().map(|&c| self.class_f1(c))))
     }
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        use MetricsError::*;
+        use EvalError::*;
         assert_eq!(MulticlassMetrics::from_predictions(&[], &[], 3), Err(Empty { what: "targets" }));
         assert_eq!(MulticlassMetrics::from_predictions(&[0], &[0], 0), Err(Empty { what: "classes" }));
         assert_eq!(

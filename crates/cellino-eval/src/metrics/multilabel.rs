@@ -2,7 +2,7 @@
 
 use super::ranking::average_precision_of_pairs;
 use super::{check_binary_targets, f1, finite_scores, mean, n_rows, ratio};
-use crate::error::{MetricsError, Result};
+use crate::error::{EvalError, Result};
 
 /// Turns multi-label scores into 0/1 predictions with the rule of torchmetrics 0.10
 /// `MultilabelF1Score` (`_multilabel_stat_scores_format`, threshold 0.5).
@@ -61,6 +61,8 @@ pub struct MultilabelMetrics {
     tp: Vec<u64>,
     fp: Vec<u64>,
     fn_: Vec<u64>,
+    /// Samples whose whole predicted row equals the target row.
+    exact_matches: u64,
     average_precision: Vec<f64>,
 }
 
@@ -69,22 +71,27 @@ impl MultilabelMetrics {
     /// `n_samples × n_labels`.
     ///
     /// # Errors
-    /// No sample or `n_labels == 0` ([`MetricsError::Empty`]), a targets length that is not
+    /// No sample or `n_labels == 0` ([`EvalError::Empty`]), a targets length that is not
     /// a multiple of `n_labels`, scores of a different length, a target other than 0/1, a
     /// non-finite score.
     pub fn new<S: Copy + Into<f64>>(targets: &[u8], scores: &[S], n_labels: usize) -> Result<Self> {
         let n_samples = n_rows("targets", targets.len(), n_labels)?;
         if n_samples == 0 {
-            return Err(MetricsError::Empty { what: "targets" });
+            return Err(EvalError::Empty { what: "targets" });
         }
         if scores.len() != targets.len() {
-            return Err(MetricsError::LengthMismatch { what: "scores", expected: targets.len(), actual: scores.len() });
+            return Err(EvalError::LengthMismatch { what: "scores", expected: targets.len(), actual: scores.len() });
         }
         check_binary_targets("targets", targets, n_labels)?;
         let scores = finite_scores("scores", scores, n_labels)?;
         let (predictions, sigmoid_applied) = binarize(&scores);
 
         let (mut tp, mut fp, mut fn_) = (vec![0u64; n_labels], vec![0; n_labels], vec![0; n_labels]);
+        let exact_matches = targets
+            .chunks_exact(n_labels)
+            .zip(predictions.chunks_exact(n_labels))
+            .filter(|(t, p)| t.iter().zip(p.iter()).all(|(&t, &p)| t == p))
+            .count() as u64;
         for (i, (&t, &p)) in targets.iter().zip(&predictions).enumerate() {
             let k = i % n_labels;
             match (t == 1, p == 1) {
@@ -107,7 +114,7 @@ impl MultilabelMetrics {
             })
             .collect();
 
-        Ok(Self { n_samples, n_labels, sigmoid_applied, tp, fp, fn_, average_precision })
+        Ok(Self { n_samples, n_labels, sigmoid_applied, tp, fp, fn_, exact_matches, average_precision })
     }
 
     /// Number of samples.
@@ -123,6 +130,12 @@ impl MultilabelMetrics {
     /// Whether the scores were taken as logits (some score outside `[0, 1]`).
     pub fn sigmoid_applied(&self) -> bool {
         self.sigmoid_applied
+    }
+
+    /// Subset accuracy: the fraction of samples whose predicted row equals the target row
+    /// exactly, `accuracy_score` of scikit-learn on multi-label indicator matrices.
+    pub fn subset_accuracy(&self) -> f64 {
+        ratio(self.exact_matches, self.n_samples as u64)
     }
 
     /// Number of positive targets of each label.
@@ -194,6 +207,7 @@ mod tests {
         // multi-label semantics hold): tp 1, fp 1, fn 1.
         let m = MultilabelMetrics::new(&[1, 0, 1, 0], &[0.9, 0.8, 0.1, 0.2], 1).unwrap();
         assert_eq!(m.f1(), vec![0.5]);
+        assert_eq!(m.subset_accuracy(), 0.5);
         assert_eq!(m.macro_f1(), 0.5);
         assert_eq!(m.micro_f1(), 0.5);
         assert_eq!(m.average_precision(), &[0.5 * 1.0 + 0.5 * 0.5]);
@@ -213,7 +227,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        use MetricsError::*;
+        use EvalError::*;
         let none: [f64; 0] = [];
         assert_eq!(MultilabelMetrics::new(&[], &none, 3), Err(Empty { what: "targets" }));
         assert_eq!(MultilabelMetrics::new(&[], &none, 0), Err(Empty { what: "columns (classes or labels)" }));

@@ -1,7 +1,7 @@
 //! Ranking metrics: step-wise average precision (area under the precision-recall curve).
 
 use super::{check_binary_targets, finite_scores};
-use crate::error::{MetricsError, Result};
+use crate::error::{EvalError, Result};
 
 /// Average precision of one binary problem, equal to scikit-learn's
 /// `average_precision_score(targets, scores)`.
@@ -21,10 +21,10 @@ use crate::error::{MetricsError, Result};
 /// Empty input, different lengths, a target other than 0/1, a non-finite score.
 pub fn average_precision<S: Copy + Into<f64>>(targets: &[u8], scores: &[S]) -> Result<f64> {
     if targets.is_empty() {
-        return Err(MetricsError::Empty { what: "targets" });
+        return Err(EvalError::Empty { what: "targets" });
     }
     if scores.len() != targets.len() {
-        return Err(MetricsError::LengthMismatch { what: "scores", expected: targets.len(), actual: scores.len() });
+        return Err(EvalError::LengthMismatch { what: "scores", expected: targets.len(), actual: scores.len() });
     }
     check_binary_targets("targets", targets, 1)?;
     let scores = finite_scores("scores", scores, 1)?;
@@ -90,22 +90,22 @@ mod tests {
     #[test]
     fn errors() {
         let empty: [f64; 0] = [];
-        assert_eq!(average_precision(&[], &empty), Err(MetricsError::Empty { what: "targets" }));
+        assert_eq!(average_precision(&[], &empty), Err(EvalError::Empty { what: "targets" }));
         assert_eq!(
             average_precision(&[0, 1], &[0.5]),
-            Err(MetricsError::LengthMismatch { what: "scores", expected: 2, actual: 1 })
+            Err(EvalError::LengthMismatch { what: "scores", expected: 2, actual: 1 })
         );
         assert_eq!(
             average_precision(&[0, 2], &[0.5, 0.1]),
-            Err(MetricsError::InvalidTarget { what: "targets", row: 1, col: 0, value: 2 })
+            Err(EvalError::InvalidTarget { what: "targets", row: 1, col: 0, value: 2 })
         );
         assert!(matches!(
             average_precision(&[0, 1], &[0.5, f64::NAN]),
-            Err(MetricsError::NonFiniteScore { row: 1, col: 0, .. })
+            Err(EvalError::NonFiniteScore { row: 1, col: 0, .. })
         ));
         assert!(matches!(
             average_precision(&[0, 1], &[f32::NEG_INFINITY, 0.5]),
-            Err(MetricsError::NonFiniteScore { row: 0, col: 0, value, .. }) if value == f64::NEG_INFINITY
+            Err(EvalError::NonFiniteScore { row: 0, col: 0, value, .. }) if value == f64::NEG_INFINITY
         ));
     }
 }

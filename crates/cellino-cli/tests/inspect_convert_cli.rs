@@ -1,0 +1,86 @@
+//! `cellino inspect` and `cellino convert` on real files.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use candle_core::Tensor;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+fn cellino(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cellino")).args(args).output().expect("run cellino")
+}
+
+#[test]
+fn inspect_json_of_a_real_16_bit_tiff() {
+    // StarDist's DSB2018 nuclei image: 512×512 uint16, max 235, sum 8331268 (tifffile).
+    let path = repo("crates/cellino-data/tests/data/real/stardist_dsb2018_nuclei/img2d.tif");
+    let run = cellino(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["shape"], serde_json::json!([1, 512, 512]));
+    assert_eq!(v["dtype"], "uint16");
+    let ch = &v["channels"][0];
+    assert!(ch["name"].is_null());
+    assert_eq!(ch["min"], 0.0);
+    assert_eq!(ch["max"], 235.0);
+    assert!((ch["mean"].as_f64().unwrap() - 8331268.0 / (512.0 * 512.0)).abs() < 1e-9);
+}
+
+#[test]
+fn inspect_a_teacher_checkpoint() {
+    let path = repo("crates/cellino-vit/tests/fixtures/chunked_teacher/teacher_checkpoint.pth");
+    let run = cellino(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((v["depth"].as_u64(), v["in_chans"].as_u64(), v["patch_size"].as_u64()), (Some(4), Some(4), Some(16)));
+    assert_eq!(v["head_tensors_ignored"], 8);
+    assert!(v["layout"].as_str().unwrap().contains("chunked"));
+}
+
+#[test]
+fn convert_round_trip_keeps_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = repo("crates/cellino-vit/tests/fixtures/chunked_teacher");
+    let teacher = dir.path().join("teacher.safetensors");
+    let plain = dir.path().join("plain.safetensors");
+    let out = dir.path().join("cls.npy");
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let steps: [Vec<String>; 3] = [
+        vec![
+            "convert".into(),
+            s(&fixture.join("teacher_checkpoint.pth")),
+            s(&teacher),
+            "--layout".into(),
+            "teacher".into(),
+            "--block-chunks".into(),
+            "4".into(),
+        ],
+        vec!["convert".into(), s(&teacher), s(&plain)],
+        vec![
+            "embed".into(),
+            "--model".into(),
+            s(&plain),
+            "--num-heads".into(),
+            "4".into(),
+            "--input".into(),
+            s(&fixture.join("s160.input.npy")),
+            "--output".into(),
+            s(&out),
+        ],
+    ];
+    for step in &steps {
+        let args: Vec<&str> = step.iter().map(String::as_str).collect();
+        let run = cellino(&args);
+        assert!(run.status.success(), "{args:?}: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let teacher_keys = candle_core::safetensors::load(&teacher, &candle_core::Device::Cpu).unwrap();
+    assert!(teacher_keys.contains_key("backbone.blocks.3.3.mlp.fc2.weight"));
+    let got = Tensor::read_npy(&out).unwrap();
+    let expected = Tensor::read_npy(fixture.join("s160.cls.npy")).unwrap();
+    let err =
+        (got - expected).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(err <= 1e-4, "{err}");
+}

@@ -1,0 +1,199 @@
+//! Intensity transforms: range division, per-channel brightness and contrast jitter,
+//! per-image per-channel self-normalisation.
+
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+use super::ImageOp;
+use crate::{DataError, MultiChannelImage};
+
+/// Divides by the nominal range of the stored type, generalising Cell-DINO's `Div255`: `U8` →
+/// 255, `U16` → 65535, other integers by their maximum (`I16` → 32767); float images are left
+/// as they are. `divisor` overrides the type's range.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct DivideByRange {
+    pub divisor: Option<f32>,
+}
+
+impl DivideByRange {
+    /// The divisor used for `image` (1 for float images without an override).
+    pub fn divisor_for(&self, image: &MultiChannelImage) -> f32 {
+        self.divisor.unwrap_or_else(|| image.sample_type.nominal_max().map_or(1.0, |m| m as f32))
+    }
+}
+
+impl ImageOp for DivideByRange {
+    fn apply(&self, mut image: MultiChannelImage, _rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
+        let d = self.divisor_for(&image);
+        if !(d.is_finite() && d != 0.0) {
+            return Err(DataError::invalid("divide by range", "a finite non-zero divisor", d.to_string()));
+        }
+        if d != 1.0 {
+            image.data.iter_mut().for_each(|v| *v /= d);
+        }
+        Ok(image)
+    }
+}
+
+/// Mean and population standard deviation of `plane`, accumulated in f64 and returned as f32.
+pub(crate) fn mean_std(plane: &[f32]) -> (f32, f32) {
+    let n = plane.len().max(1) as f64;
+    let mean = plane.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = plane.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    (mean as f32, var.sqrt() as f32)
+}
+
+/// Cell-DINO `SelfNormalizeNoDiv`: per channel, `(x − mean) / (population std + eps)`, eps 1e-7.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SelfNormalize {
+    pub eps: f32,
+}
+
+impl Default for SelfNormalize {
+    fn default() -> Self {
+        Self { eps: 1e-7 }
+    }
+}
+
+impl SelfNormalize {
+    /// Normalises `image` in place.
+    pub fn normalize(&self, image: &mut MultiChannelImage) {
+        let n = image.plane_len();
+        for plane in image.data.chunks_exact_mut(n.max(1)) {
+            let (m, s) = mean_std(plane);
+            let d = s + self.eps;
+            plane.iter_mut().for_each(|v| *v = (*v - m) / d);
+        }
+    }
+}
+
+impl ImageOp for SelfNormalize {
+    fn apply(&self, mut image: MultiChannelImage, _rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
+        self.normalize(&mut image);
+        Ok(image)
+    }
+}
+
+fn factor_law(std: f64, min_factor: f64) -> Result<Normal<f64>, DataError> {
+    if !(min_factor.is_finite() && std.is_finite() && std >= 0.0) {
+        return Err(DataError::invalid(
+            "jitter factor",
+            "a finite std ≥ 0 and a finite minimum factor",
+            format!("std {std}, minimum {min_factor}"),
+        ));
+    }
+    Normal::new(1.0, std).map_err(|_| DataError::invalid("jitter factor", "a finite std ≥ 0", std.to_string()))
+}
+
+fn max_value(image: &MultiChannelImage) -> f32 {
+    image.data.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Cell-DINO `RandomBrightness`: unless the image is all zeros, **every** channel is scaled by
+/// `f = max(N(1, std), min_factor)` and clamped to `[0, max_value]` (torchvision
+/// `adjust_brightness` on a float image). The upstream argument `p = 0.2` is this std: the
+/// transform is always applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RandomBrightness {
+    pub std: f64,
+    pub min_factor: f64,
+    pub max_value: f32,
+}
+
+impl Default for RandomBrightness {
+    fn default() -> Self {
+        Self { std: 0.2, min_factor: 0.5, max_value: 1.0 }
+    }
+}
+
+/// torchvision `adjust_brightness` with a given factor, in place (for one channel plane).
+pub fn adjust_brightness(plane: &mut [f32], factor: f64, max_value: f32) {
+    let f = factor as f32;
+    plane.iter_mut().for_each(|v| *v = (f * *v).clamp(0.0, max_value));
+}
+
+/// torchvision `adjust_contrast` on a single-channel float image: `f·x + (1 − f)·mean`, clamped.
+pub fn adjust_contrast(plane: &mut [f32], factor: f64, max_value: f32) {
+    let (mean, _) = mean_std(plane);
+    let (a, b) = (factor as f32, (1.0 - factor) as f32 * mean);
+    plane.iter_mut().for_each(|v| *v = (a * *v + b).clamp(0.0, max_value));
+}
+
+impl ImageOp for RandomBrightness {
+    fn apply(&self, mut image: MultiChannelImage, rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
+        let law = factor_law(self.std, self.min_factor)?;
+        if max_value(&image) == 0.0 {
+            return Ok(image);
+        }
+        let n = image.plane_len();
+        for plane in image.data.chunks_exact_mut(n) {
+            adjust_brightness(plane, law.sample(rng).max(self.min_factor), self.max_value);
+        }
+        Ok(image)
+    }
+}
+
+/// Cell-DINO `RandomContrast`: like [`RandomBrightness`] but each channel becomes
+/// `f·x + (1 − f)·mean(channel)`, clamped to `[0, max_value]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RandomContrast {
+    pub std: f64,
+    pub min_factor: f64,
+    pub max_value: f32,
+}
+
+impl Default for RandomContrast {
+    fn default() -> Self {
+        Self { std: 0.2, min_factor: 0.5, max_value: 1.0 }
+    }
+}
+
+impl ImageOp for RandomContrast {
+    fn apply(&self, mut image: MultiChannelImage, rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
+        let law = factor_law(self.std, self.min_factor)?;
+        if max_value(&image) == 0.0 {
+            return Ok(image);
+        }
+        let n = image.plane_len();
+        for plane in image.data.chunks_exact_mut(n) {
+            adjust_contrast(plane, law.sample(rng).max(self.min_factor), self.max_value);
+        }
+        Ok(image)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{RngStream, SampleType, keyed_rng};
+
+    #[test]
+    fn divide_and_normalize() {
+        let mut rng = keyed_rng(0, 0, 0, RngStream::Sample);
+        let im = MultiChannelImage::new(vec![0.0, 255.0, 51.0, 102.0], 2, 1, 2, SampleType::U8).unwrap();
+        let d = DivideByRange::default().apply(im, &mut rng).unwrap();
+        assert_eq!(d.data, vec![0.0, 1.0, 0.2, 0.4]);
+        let u16 = MultiChannelImage::new(vec![65535.0], 1, 1, 1, SampleType::U16).unwrap();
+        assert_eq!(DivideByRange::default().apply(u16, &mut rng).unwrap().data, vec![1.0]);
+        let f = MultiChannelImage::new(vec![3.5], 1, 1, 1, SampleType::F32).unwrap();
+        assert_eq!(DivideByRange::default().apply(f.clone(), &mut rng).unwrap().data, vec![3.5]);
+        assert!(DivideByRange { divisor: Some(0.0) }.apply(f, &mut rng).is_err());
+        let n = SelfNormalize::default().apply(d, &mut rng).unwrap();
+        assert_eq!(n.data[..2], [-0.5 / (0.5 + 1e-7), 0.5 / (0.5 + 1e-7)]);
+        let constant = MultiChannelImage::new(vec![0.7; 4], 1, 2, 2, SampleType::F32).unwrap();
+        assert!(SelfNormalize::default().apply(constant, &mut rng).unwrap().data.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn zero_images_and_bad_laws() {
+        let mut rng = keyed_rng(0, 0, 0, RngStream::Sample);
+        let zero = MultiChannelImage::new(vec![0.0; 4], 1, 2, 2, SampleType::F32).unwrap();
+        assert_eq!(RandomBrightness::default().apply(zero.clone(), &mut rng).unwrap(), zero);
+        assert_eq!(RandomContrast::default().apply(zero.clone(), &mut rng).unwrap(), zero);
+        let bad = RandomBrightness { std: -1.0, ..Default::default() };
+        assert!(bad.apply(zero, &mut rng).is_err());
+        let mut p = vec![0.5f32, 1.0];
+        adjust_contrast(&mut p, 2.0, 1.0);
+        assert_eq!(p, vec![0.25, 1.0]);
+    }
+}

@@ -1,0 +1,79 @@
+//! Plumbing shared by the CPU kernels: which tensors take the fast path, borrowing their data,
+//! and how rows are split across threads.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, DType, Layout, Result, Shape, Storage, Tensor};
+
+use crate::KernelError;
+use crate::real::Real;
+
+/// True when every tensor is on the CPU in f32 or f64 (one dtype): the cases the fused kernels
+/// handle. Everything else (CUDA, half precision) goes through the candle composites.
+pub(crate) fn fast_path(tensors: &[&Tensor]) -> bool {
+    let Some(first) = tensors.first() else { return false };
+    let dtype = first.dtype();
+    matches!(dtype, DType::F32 | DType::F64) && tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == dtype)
+}
+
+/// Error unless all tensors share one dtype (the composites would fail later with less context).
+pub(crate) fn same_dtype(op: &'static str, tensors: &[(&str, &Tensor)]) -> Result<()> {
+    if let Some((_, first)) = tensors.first()
+        && tensors.iter().any(|(_, t)| t.dtype() != first.dtype())
+    {
+        let list: Vec<String> = tensors.iter().map(|(n, t)| format!("{n} {:?}", t.dtype())).collect();
+        return Err(KernelError::shape(op, format!("dtypes differ: {}", list.join(", "))));
+    }
+    Ok(())
+}
+
+/// The error for a storage dtype the kernel has no code for.
+pub(crate) fn dtype_error(op: &'static str, s: &CpuStorage) -> candle_core::Error {
+    KernelError::dtype(op, s.dtype())
+}
+
+/// The elements of a contiguous layout.
+pub(crate) fn contiguous<'a, T: Real>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    let data = s.as_slice::<T>()?;
+    match l.contiguous_offsets() {
+        Some((start, end)) if end <= data.len() => Ok(&data[start..end]),
+        _ => Err(KernelError::shape(op, format!("expects a contiguous input, got strides {:?}", l.stride()))),
+    }
+}
+
+/// A tensor's CPU storage, for the backward kernels (which receive tensors, not storages).
+pub(crate) fn cpu_storage<'a>(op: &'static str, storage: &'a Storage) -> Result<&'a CpuStorage> {
+    match storage {
+        Storage::Cpu(s) => Ok(s),
+        _ => Err(KernelError::shape(op, "the fused kernel only runs on the CPU")),
+    }
+}
+
+/// Borrow the elements of a contiguous CPU tensor and run `f` on them.
+pub(crate) fn with_data<T: Real, R>(op: &'static str, t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
+    let (guard, layout) = t.storage_and_layout();
+    let data = contiguous::<T>(op, cpu_storage(op, &guard)?, layout)?;
+    f(data)
+}
+
+/// A CPU tensor from a vector of results.
+pub(crate) fn tensor<T: Real>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
+    Tensor::from_vec(data, shape, &candle_core::Device::Cpu)
+}
+
+/// Rows handed to one rayon task: at least ~32k elements so that scheduling stays cheap (an input
+/// that fits one task runs on the calling thread without touching the pool), and no more than
+/// four tasks per thread.
+pub(crate) fn rows_per_task(rows: usize, row_len: usize) -> usize {
+    const MIN_TASK_ELEMS: usize = 32 * 1024;
+    let by_work = MIN_TASK_ELEMS.div_ceil(row_len.max(1));
+    let by_balance = rows.div_ceil(4 * rayon::current_num_threads());
+    by_work.max(by_balance).max(1)
+}
+
+/// Threads for `gemm`, as candle's own matmul chooses them (`RAYON_NUM_THREADS` or the cores).
+pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() {
+        0 | 1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    }
+}
