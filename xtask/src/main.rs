@@ -132,12 +132,23 @@ fn torch_reference(root: &Path, device: &str) -> BTreeMap<String, f64> {
 
 fn print_table(ours: &BTreeMap<String, f64>, torch: &BTreeMap<String, f64>) {
     println!();
-    println!("{:<36} {:>14} {:>14} {:>12}", "bench (median s/iter)", "cellino", "pytorch", "torch/ours");
+    println!("{:<44} {:>12} {:>12} {:>11}", "bench (median per iteration)", "cellino", "pytorch", "torch/ours");
     for (name, secs) in ours {
         let (t, ratio) = match torch.get(name) {
-            Some(t) => (format!("{t:.4}"), format!("{:.2}", t / secs)),
+            Some(t) => (human(*t), format!("{:.2}", t / secs)),
             None => ("-".into(), "-".into()),
         };
-        println!("{name:<36} {secs:>14.4} {t:>14} {ratio:>12}");
+        println!("{name:<44} {:>12} {t:>12} {ratio:>11}", human(*secs));
+    }
+}
+
+/// Seconds with a unit that keeps three significant digits visible.
+fn human(secs: f64) -> String {
+    if secs >= 1.0 {
+        format!("{secs:.3} s")
+    } else if secs >= 1e-3 {
+        format!("{:.3} ms", secs * 1e3)
+    } else {
+        format!("{:.3} µs", secs * 1e6)
     }
 }

@@ -1,10 +1,22 @@
 //! `cellino`: the command line of cellino. Thin by design: parsing, progress and error printing;
 //! the work happens in the library crates.
+//!
+//! * `cellino embed`: a raw float32 `(B, C, H, W)` `.npy` batch → features (`.npy`), or a dataset
+//!   (manifest CSV, folder, dinov2 dataset string) → `emb.npy` + `emb.csv` + `emb.json`.
+//! * `cellino eval linear|knn|chammi`: the linear-probe grid, kNN / exact 1-NN, and the CHAMMI
+//!   tasks on embedding files; one result JSON (`macro_f1` and `accuracy` at `.test`, `.k.<k>`,
+//!   `.tasks.<task>`), written atomically.
+//! * `cellino convert`, `cellino inspect`: checkpoints and images.
+//!
+//! Every failure prints one line `error: ...` on stderr and exits with status 1; nothing is
+//! written under an output name unless the command succeeded.
 
 mod atomic_write;
 mod convert;
 mod embed;
+mod eval;
 mod inspect;
+mod labels;
 
 use std::process::ExitCode;
 
@@ -23,8 +35,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Embed a raw float32 (B, C, H, W) .npy batch with a DINOv2 / Cell-DINO backbone.
+    /// Embed a raw float32 (B, C, H, W) .npy batch, or a dataset (manifest, folder, dataset string) into
+    /// emb.npy + emb.csv + emb.json, with a DINOv2 / Cell-DINO backbone.
     Embed(embed::EmbedArgs),
+    /// Evaluate embeddings: linear probe, kNN / 1-NN, CHAMMI tasks; one result JSON.
+    Eval(eval::EvalArgs),
     /// Convert a checkpoint to plain DINOv2 safetensors, or to the teacher_checkpoint key layout.
     Convert(convert::ConvertArgs),
     /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
@@ -35,6 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed(args) => embed::run(&args).map_err(|e| e.to_string()),
+        Command::Eval(args) => eval::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };

@@ -59,6 +59,44 @@ pub enum EvalError {
     /// An error of the tensor backend (candle), which should not happen on valid input.
     #[error("tensor backend: {0}")]
     Backend(String),
+    /// A dataset that could not be opened or a sample that could not be loaded (the data
+    /// crate's message, naming the file and manifest line).
+    #[error("data: {0}")]
+    Data(String),
+    /// The backbone refused the input or could not be loaded (cellino-vit's message).
+    #[error("model: {0}")]
+    Model(String),
+    /// Reading or writing a file failed.
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    /// A file this crate reads (embeddings `.npy`, metadata CSV, JSON sidecar) is malformed
+    /// or does not match its companions.
+    #[error("{path}: {reason}")]
+    Format { path: String, reason: String },
+}
+
+impl From<cellino_data::DataError> for EvalError {
+    fn from(e: cellino_data::DataError) -> Self {
+        Self::Data(e.to_string())
+    }
+}
+
+impl From<cellino_vit::VitError> for EvalError {
+    fn from(e: cellino_vit::VitError) -> Self {
+        Self::Model(e.to_string())
+    }
+}
+
+impl EvalError {
+    /// An [`EvalError::Io`] for `path`.
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Self::Io { path: path.display().to_string(), message: e.to_string() }
+    }
+
+    /// An [`EvalError::Format`] for `path`.
+    pub(crate) fn format(path: &std::path::Path, reason: impl Into<String>) -> Self {
+        Self::Format { path: path.display().to_string(), reason: reason.into() }
+    }
 }
 
 impl From<candle_core::Error> for EvalError {

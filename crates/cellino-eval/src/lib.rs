@@ -1,9 +1,75 @@
-//! Embedding evaluation for cellino: the Cell-DINO linear probe and kNN on in-memory
-//! feature matrices, the CHAMMI 1-NN, and classification metrics identical to
+//! Embedding evaluation for cellino: feature extraction to analysis-ready files, the
+//! Cell-DINO linear probe and kNN on in-memory feature matrices, the CHAMMI tasks (1-NN,
+//! kNN, linear, leave-one-group-out), and classification metrics identical to
 //! scikit-learn's.
 //!
-//! Feature extraction from datasets, the CHAMMI task runner (leave-one-group-out) and the
-//! channel-subset sweep build on these pieces and land later.
+//! Not here yet: the channel-subset sweep, and Parquet output of the metadata table (the
+//! `parquet`/`arrow` crates are a long build; the CSV is read by pandas and polars as is).
+//!
+//! # Feature extraction ([`extract_features`], spec §3–4)
+//!
+//! A frozen [`DinoVisionTransformer`](cellino_vit::DinoVisionTransformer) over a
+//! [`Dataset`](cellino_data::Dataset) (manifest, folder, CHAMMI, HPA), batched, loaded and
+//! transformed in parallel by the data crate's [`Loader`](cellino_data::Loader) with the
+//! evaluation centre crop ([`EvalTransform`](cellino_data::EvalTransform), zero padding),
+//! rows in dataset order. [`ExtractConfig`] picks the CLS of the last `n` blocks (oldest
+//! first), the last block's patch-token average, Bag of Channels (the 1-channel model on
+//! every channel, concatenated in channel order) and L2 normalisation of the whole row (kNN):
+//! `n·D (+D)` columns, or `n·C·D (+C·D)` with Bag of Channels ([`FeatureLayout`] lists the
+//! column range of every block × channel [`Segment`]). An optional callback receives
+//! [`Progress`] after every batch; the library prints nothing.
+//!
+//! [`write_embeddings`] writes, atomically (temporary files renamed only when all three are
+//! complete, the `.npy` last):
+//!
+//! * `emb.npy`: float32 `(N, D)`, C order, row `i` = record `i`;
+//! * `emb.csv`: `row_index, source_path, manifest_line`, the dataset's metadata columns,
+//!   `label` (class index; `;`-joined indices for multi-label) and `label_name`;
+//! * `emb.json` ([`EmbeddingSidecar`]): checkpoint path, SHA-256 and size, architecture and
+//!   full [`VitConfig`](cellino_vit::VitConfig), dataset and manifest, channel names, transform
+//!   (resize, crop size, divisor), the [`FeatureLayout`] (so per-channel BoC blocks are
+//!   recoverable), label names and metadata columns.
+//!
+//! [`read_embeddings`] reads the three back into an [`EmbeddingSet`] (features, labels,
+//! metadata), checking that they agree.
+//!
+//! ```no_run
+//! use cellino_data::{EvalTransform, open_dataset};
+//! use cellino_eval::{ExtractConfig, ModelSource, extract_features, read_embeddings, write_embeddings};
+//! use cellino_vit::{Arch, DinoVisionTransformer, PosEmbedInterpolation};
+//!
+//! let ckpt = std::path::Path::new("boc_vitl16.pth");
+//! let model = DinoVisionTransformer::load(ckpt, Some(Arch::VitLarge), None, PosEmbedInterpolation::DINOV2)?;
+//! let dataset = open_dataset("CHAMMI_HPA:split=TRAIN:root=/data/chammi")?.dataset;
+//! let config = ExtractConfig {
+//!     n_last_blocks: 1,
+//!     avgpool: true,
+//!     bag_of_channels: true,
+//!     transform: EvalTransform::center(224, 256),
+//!     ..ExtractConfig::default()
+//! };
+//! let mut report = |p: cellino_eval::Progress| eprint!("\r{}/{}", p.done, p.total);
+//! let features = extract_features(&model, &dataset, &config, Some(&mut report))?;
+//! let source = ModelSource { checkpoint: Some(ckpt), arch: Some(Arch::VitLarge) };
+//! write_embeddings("hpa_train.npy", &features, model.config(), source)?;
+//! let set = read_embeddings("hpa_train.npy")?; // 4 channels × 2 × 1024 = 8,192 columns
+//! assert_eq!(set.dim, 8192);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # CHAMMI tasks ([`ChammiTask`], spec §6.4–6.5)
+//!
+//! [`chammi_task_inputs`] pairs the TRAIN and task embeddings of a subset (checking the class
+//! list); [`ChammiTask::run`] fits a [`ChammiClassifier`] — weighted kNN (several `k`), the
+//! exact 1-NN (L2 or cosine) or the linear-probe grid — and reports macro F1 and accuracy
+//! ([`ChammiTaskReport`]). HPA Task 3 and CP Task 4 are leave-one-group-out ([`LeaveOneOut`]:
+//! groups from the `cell_type` / `Plate` metadata column or given): per group, the classifier
+//! is fitted on TRAIN plus the other groups' rows and predicts the group; the concatenated
+//! predictions are scored with `f1_score(average="macro", labels=[4, 5, 6])`, on the last
+//! block's CLS (+ patch average) columns only, whatever `n_last_blocks` was. The linear probe
+//! selects its hyper-parameters on rows carved from the fitted rows
+//! ([`ProbeSelection::CarveFromTrain`], per fold) unless the upstream rule (select on the
+//! reported split) is asked for explicitly and labelled.
 //!
 //! # Inputs
 //!
@@ -125,13 +191,34 @@
 //! # Ok::<(), cellino_eval::EvalError>(())
 //! ```
 
+mod atomic;
+mod chammi;
 mod data;
+mod embeddings;
 mod error;
+mod extract;
 mod knn;
+mod layout;
 mod linear;
 mod metrics;
+mod npy;
 mod numeric;
 mod report;
+mod sidecar;
+
+pub use atomic::{write_all_atomic, write_atomic};
+pub use chammi::{
+    CHAMMI_NOVEL_LABELS, ChammiClassifier, ChammiInputs, ChammiScore, ChammiTask, ChammiTaskReport, LeaveOneOut,
+    ProbeSelection, chammi_task_inputs,
+};
+pub use embeddings::{
+    EmbeddingPaths, EmbeddingSet, LABEL_COLUMNS, LEADING_COLUMNS, ModelSource, StoredLabels, read_embeddings,
+    write_embeddings,
+};
+pub use extract::{ExtractConfig, Extracted, Progress, extract_features, l2_normalize};
+pub use layout::{FeatureLayout, Segment, SegmentKind};
+pub use npy::{npy_f32_bytes, read_npy_f32};
+pub use sidecar::{CheckpointInfo, EmbeddingSidecar, LabelInfo, ModelInfo, SIDECAR_FORMAT_VERSION, TransformInfo};
 
 pub use data::{FeatureMatrix, Split, Targets, Task};
 pub use error::{EvalError, MetricsError, Result};

@@ -38,6 +38,7 @@ fn every_fixture_case_matches_torch() {
         let got = resize.apply_nchw(&grid).unwrap();
         assert_eq!(got.dims(), expected.dims(), "{file}");
         let err = max_abs_diff(&got, &expected);
+        eprintln!("{file}: max abs error {err:.2e}");
         assert!(err <= 1e-5, "{file}: max abs error {err:e} > 1e-5");
     }
 }

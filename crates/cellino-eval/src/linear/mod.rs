@@ -251,7 +251,7 @@ fn min_samples(split: &Split<'_>, what: &'static str) -> Result<()> {
 }
 
 /// Splits `0..n` into (train rows, held-out rows), both in increasing order.
-fn carve(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+pub(crate) fn carve(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(EvalError::InvalidConfig {
             what: "validation fraction",
@@ -271,7 +271,7 @@ fn carve(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)>
 }
 
 /// Metrics of classifier scores, `None` when a score is not finite (diverged).
-fn metrics_or_diverged(targets: Targets<'_>, scores: &[f32]) -> Result<Option<SplitMetrics>> {
+pub(crate) fn metrics_or_diverged(targets: Targets<'_>, scores: &[f32]) -> Result<Option<SplitMetrics>> {
     if scores.iter().any(|s| !s.is_finite()) {
         return Ok(None);
     }

@@ -1,0 +1,458 @@
+//! The SSL meta-architecture and one training step (§5.1, §5.6): student + EMA teacher, shared
+//! DINO head, DINO / iBOT / KoLeo losses, per-submodule clipping, AdamW, EMA.
+
+use std::collections::BTreeMap;
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use cellino_data::{Batch, MaskBatch};
+use cellino_vit::{DinoVisionTransformer, StateDict, VitConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::adamw::{AdamW, AdamWConfig};
+use crate::centering::{Center, sinkhorn_knopp};
+use crate::clip::clip_grad_norm;
+use crate::config::SslConfig;
+use crate::dino_loss::dino_loss;
+use crate::error::{Result, SslError};
+use crate::head::{DinoHead, HeadConfig, random_head_weights};
+use crate::ibot_loss::{ibot_loss, mask_weights};
+use crate::koleo::koleo_loss;
+use crate::param_groups::{ParamGroup, backbone_group, head_group};
+use crate::schedule::Schedules;
+
+/// Prefix of backbone parameters in [`SslTrainer`] names (dinov2's submodule name).
+pub const BACKBONE: &str = "backbone.";
+/// Prefix of the DINO head parameters.
+pub const DINO_HEAD: &str = "dino_head.";
+
+/// Everything measured in one step (JSON-lines friendly).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub iteration: u64,
+    pub total_loss: f64,
+    pub dino_local_crops_loss: f64,
+    pub dino_global_crops_loss: f64,
+    pub koleo_loss: f64,
+    pub ibot_loss: f64,
+    pub lr: f64,
+    pub last_layer_lr: f64,
+    pub wd: f64,
+    pub momentum: f64,
+    pub teacher_temp: f64,
+    pub grad_norm_backbone: f64,
+    pub grad_norm_head: f64,
+    /// Mean per-sample entropy of the teacher DINO targets (nats).
+    pub teacher_entropy: f64,
+    /// Entropy of the batch-mean teacher target: near 0 when every image maps to one prototype.
+    pub teacher_marginal_entropy: f64,
+    /// Mean over features of the student CLS standard deviation across the batch.
+    pub embedding_std: f64,
+    pub center_norm: f64,
+    pub masked_patches: usize,
+    /// Images (each with all its crops) per second, data loading included; set by [`crate::train`].
+    pub images_per_second: f64,
+}
+
+/// Student, teacher, centers, optimiser and schedules of a run.
+pub struct SslTrainer {
+    pub config: SslConfig,
+    pub vit_config: VitConfig,
+    pub head_config: HeadConfig,
+    /// Trainable student tensors, `backbone.*` and `dino_head.*`.
+    pub(crate) student: BTreeMap<String, Var>,
+    /// EMA teacher tensors (plain, no graph), same names.
+    pub(crate) teacher: BTreeMap<String, Tensor>,
+    student_backbone: DinoVisionTransformer,
+    student_head: DinoHead,
+    teacher_backbone: DinoVisionTransformer,
+    teacher_head: DinoHead,
+    pub(crate) dino_center: Center,
+    pub(crate) ibot_center: Center,
+    pub(crate) optimizer: AdamW,
+    groups: BTreeMap<String, ParamGroup>,
+    schedules: Schedules,
+    /// Iterations done (the 0-based index of the next step).
+    pub iteration: u64,
+    device: Device,
+}
+
+impl std::fmt::Debug for SslTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SslTrainer").field("iteration", &self.iteration).field("vit", &self.vit_config).finish()
+    }
+}
+
+/// Split `backbone.x` / `dino_head.x` maps into the two submodules.
+fn split_prefixed(all: &BTreeMap<String, Tensor>) -> (BTreeMap<String, Tensor>, BTreeMap<String, Tensor>) {
+    let (mut bb, mut head) = (BTreeMap::new(), BTreeMap::new());
+    for (k, t) in all {
+        if let Some(r) = k.strip_prefix(BACKBONE) {
+            bb.insert(r.to_string(), t.clone());
+        } else if let Some(r) = k.strip_prefix(DINO_HEAD) {
+            head.insert(r.to_string(), t.clone());
+        }
+    }
+    (bb, head)
+}
+
+fn state_dict(tensors: BTreeMap<String, Tensor>) -> StateDict {
+    StateDict { tensors, source: "cellino-ssl".into(), head_keys: vec![], layout: "in memory".into() }
+}
+
+impl SslTrainer {
+    /// A new run with random weights seeded by `train.seed`; the teacher starts as a copy.
+    pub fn new(config: SslConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let vit = config.vit_config()?;
+        let head_cfg = head_config(&config, &vit);
+        let seed = config.train.seed;
+        let bb = cellino_vit::random_state_dict(&vit, config.student.layerscale as f32, seed, device)?;
+        let head = random_head_weights(&head_cfg, seed.wrapping_add(0x4EAD), device)?;
+        let mut all = BTreeMap::new();
+        for (k, t) in bb.tensors {
+            all.insert(format!("{BACKBONE}{k}"), t);
+        }
+        for (k, t) in head {
+            all.insert(format!("{DINO_HEAD}{k}"), t);
+        }
+        let k = head_cfg.n_prototypes;
+        let (dc, ic) = (Center::new(k, device)?, Center::new(k, device)?);
+        Self::from_parts(config, &all, &all, dc, ic, AdamW::new(AdamWConfig::default()), 0, device)
+    }
+
+    /// Assemble from student and teacher tensors (`backbone.*`, `dino_head.*`), centers, optimiser
+    /// state and the iteration count (used by checkpoint loading). Tensors are copied.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        config: SslConfig,
+        student: &BTreeMap<String, Tensor>,
+        teacher: &BTreeMap<String, Tensor>,
+        dino_center: Center,
+        ibot_center: Center,
+        mut optimizer: AdamW,
+        iteration: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let vit = config.vit_config()?;
+        let head_cfg = head_config(&config, &vit);
+        optimizer.config = AdamWConfig { beta1: config.optim.adamw_beta1, beta2: config.optim.adamw_beta2, eps: 1e-8 };
+        let student: BTreeMap<String, Var> = student
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), Var::from_tensor(&t.to_device(device)?.to_dtype(DType::F32)?.copy()?)?)))
+            .collect::<Result<_>>()?;
+        let teacher: BTreeMap<String, Tensor> = teacher
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), t.to_device(device)?.to_dtype(DType::F32)?.copy()?)))
+            .collect::<Result<_>>()?;
+        let s_tensors: BTreeMap<String, Tensor> =
+            student.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        let (s_bb, s_head) = split_prefixed(&s_tensors);
+        let (t_bb, t_head) = split_prefixed(&teacher);
+        if s_tensors.len() != s_bb.len() + s_head.len() || teacher.len() != t_bb.len() + t_head.len() {
+            return Err(SslError::Invalid(
+                "student/teacher tensors must all start with `backbone.` or `dino_head.`".into(),
+            ));
+        }
+        let student_backbone = DinoVisionTransformer::from_state_dict(vit.clone(), &state_dict(s_bb))?;
+        let mut teacher_vit = vit.clone();
+        teacher_vit.drop_path_rate = 0.0;
+        let teacher_backbone = DinoVisionTransformer::from_state_dict(teacher_vit, &state_dict(t_bb))?;
+        let student_head = DinoHead::from_tensors(head_cfg, &s_head)?;
+        let teacher_head = DinoHead::from_tensors(head_cfg, &t_head)?;
+        let groups = student
+            .keys()
+            .map(|k| {
+                let g = if let Some(r) = k.strip_prefix(BACKBONE) {
+                    backbone_group(r, vit.depth, config.optim.layerwise_decay, config.optim.patch_embed_lr_mult)
+                } else {
+                    head_group(k.strip_prefix(DINO_HEAD).unwrap_or(k))
+                };
+                (k.clone(), g)
+            })
+            .collect();
+        let schedules = config.schedules()?;
+        Ok(Self {
+            config,
+            vit_config: vit,
+            head_config: head_cfg,
+            student,
+            teacher,
+            student_backbone,
+            student_head,
+            teacher_backbone,
+            teacher_head,
+            dino_center,
+            ibot_center,
+            optimizer,
+            groups,
+            schedules,
+            iteration,
+            device: device.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The group (lr / wd multipliers, last-layer flag) of every student parameter.
+    pub fn param_groups(&self) -> &BTreeMap<String, ParamGroup> {
+        &self.groups
+    }
+
+    /// The optimiser (moments and step counts per parameter).
+    pub fn optimizer(&self) -> &AdamW {
+        &self.optimizer
+    }
+
+    pub fn schedules(&self) -> &Schedules {
+        &self.schedules
+    }
+
+    /// The student tensors (`backbone.*`, `dino_head.*`). They share storage with the trainable
+    /// variables, so later steps change them; `copy()` them for a snapshot.
+    pub fn student_tensors(&self) -> BTreeMap<String, Tensor> {
+        self.student.iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect()
+    }
+
+    /// Current teacher tensors (`backbone.*`, `dino_head.*`).
+    pub fn teacher_tensors(&self) -> &BTreeMap<String, Tensor> {
+        &self.teacher
+    }
+
+    /// The teacher backbone (for embedding / evaluation).
+    pub fn teacher_backbone(&self) -> &DinoVisionTransformer {
+        &self.teacher_backbone
+    }
+
+    /// One step on a multi-crop batch from the loader (globals crop-major (2B, C, H, W), locals
+    /// (n_local·B, C, h, w), iBOT masks for the 2B globals). `last_checkpoint` is named in the
+    /// error if the loss is not finite; the weights are then left unchanged.
+    pub fn step(&mut self, batch: &Batch, last_checkpoint: &str) -> Result<StepMetrics> {
+        self.step_tensors(&batch.global, batch.local.as_ref(), batch.masks.as_ref(), last_checkpoint)
+    }
+
+    /// [`SslTrainer::step`] on raw tensors.
+    pub fn step_tensors(
+        &mut self,
+        global: &Tensor,
+        local: Option<&Tensor>,
+        masks: Option<&MaskBatch>,
+        last_checkpoint: &str,
+    ) -> Result<StepMetrics> {
+        let it = self.iteration;
+        let sv = self.schedules.at(it);
+        let n_global = 2usize;
+        let rows = global.dim(0)?;
+        if rows == 0 || !rows.is_multiple_of(n_global) {
+            return Err(SslError::Invalid(format!("a step needs 2 global crops per image, got {rows} global rows")));
+        }
+        let b = rows / n_global;
+        let c = global.dim(1)?;
+        if c != self.vit_config.in_chans {
+            return Err(SslError::Invalid(format!(
+                "the batch has {c} channels but the model has student.in_chans {}",
+                self.vit_config.in_chans
+            )));
+        }
+        let koleo_w = self.config.dino.koleo_loss_weight;
+        if koleo_w > 0.0 && b < 2 {
+            return Err(SslError::Invalid(format!("KoLeo needs at least 2 images per global crop, the batch has {b}")));
+        }
+        let n_local = match local {
+            Some(l) => {
+                let r = l.dim(0)?;
+                if !r.is_multiple_of(b) {
+                    return Err(SslError::Invalid(format!("{r} local crops are not a multiple of batch {b}")));
+                }
+                r / b
+            }
+            None => 0,
+        };
+        let (_, _, h, w) = global.dims4()?;
+        let n_patches = (h / self.vit_config.patch_size) * (w / self.vit_config.patch_size);
+        let mask_flags: Vec<bool> = match masks {
+            Some(m) => {
+                if m.n_images != rows || m.n_tokens() != n_patches {
+                    return Err(SslError::Invalid(format!(
+                        "masks for {} images × {} patches, the globals have {rows} × {n_patches}",
+                        m.n_images,
+                        m.n_tokens()
+                    )));
+                }
+                m.masks.clone()
+            }
+            None => vec![false; rows * n_patches],
+        };
+        let idx: Vec<u32> = mask_flags.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i as u32).collect();
+        let m_count = idx.len();
+        let idx_t = Tensor::from_vec(idx, m_count, &self.device)?;
+        let weights = Tensor::from_vec(mask_weights(&mask_flags, n_patches), m_count, &self.device)?;
+        let mask_tensor = Tensor::from_vec(
+            mask_flags.iter().map(|&m| u8::from(m)).collect::<Vec<u8>>(),
+            (rows, n_patches),
+            &self.device,
+        )?;
+
+        // Teacher targets, no graph.
+        let t_feats = self.teacher_backbone.forward_features(global, None)?;
+        let t_cls = t_feats.cls.detach();
+        let t_swapped = Tensor::cat(&[t_cls.narrow(0, b, b)?, t_cls.narrow(0, 0, b)?], 0)?;
+        let d = self.vit_config.embed_dim;
+        let t_masked = t_feats.patches.detach().reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;
+        let t_logits = self.teacher_head.forward(&Tensor::cat(&[&t_swapped, &t_masked], 0)?)?.detach();
+        let t_cls_logits = t_logits.narrow(0, 0, rows)?;
+        let t_patch_logits = t_logits.narrow(0, rows, m_count)?;
+        let temp = sv.teacher_temp;
+        let (t_cls_p, t_patch_p) = if self.config.train.centering == "sinkhorn_knopp" {
+            (sinkhorn_knopp(&t_cls_logits, temp, 3)?, sinkhorn_knopp(&t_patch_logits, temp, 3)?)
+        } else {
+            (
+                self.dino_center.softmax_and_update(&t_cls_logits, temp)?,
+                self.ibot_center.softmax_and_update(&t_patch_logits, temp)?,
+            )
+        };
+
+        // Student: masked globals, then locals, one head pass over CLS and masked patches.
+        let mut dp_rng = StdRng::seed_from_u64(step_seed(self.config.train.seed, it));
+        let s_glob = self.student_backbone.forward_features_train(global, Some(&mask_tensor), &mut dp_rng)?;
+        let s_loc = match local {
+            Some(l) if n_local > 0 => Some(self.student_backbone.forward_features_train(l, None, &mut dp_rng)?),
+            _ => None,
+        };
+        let s_masked = s_glob.patches.reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;
+        let mut head_in = vec![s_glob.cls.clone()];
+        if let Some(sl) = &s_loc {
+            head_in.push(sl.cls.clone());
+        }
+        head_in.push(s_masked);
+        let s_logits = self.student_head.forward(&Tensor::cat(&head_in, 0)?)?;
+        let s_glob_logits = s_logits.narrow(0, 0, rows)?;
+        let n_loc_rows = n_local * b;
+        let s_loc_logits = if n_loc_rows > 0 { Some(s_logits.narrow(0, rows, n_loc_rows)?) } else { None };
+        let s_patch_logits = s_logits.narrow(0, rows + n_loc_rows, m_count)?;
+
+        let st = 0.1;
+        let dino = dino_loss(&s_glob_logits, s_loc_logits.as_ref(), &t_cls_p, n_global, n_local, st)?;
+        let dw = self.config.dino.loss_weight;
+        let mut total = ((&dino.local * dw)? + (&dino.global * dw)?)?;
+        let mut koleo_v = 0.0;
+        if koleo_w > 0.0 {
+            let mut k = Tensor::zeros((), DType::F32, &self.device)?;
+            for g in 0..n_global {
+                k = (k + koleo_loss(&s_glob.cls.narrow(0, g * b, b)?)?)?;
+            }
+            let k = (k * koleo_w)?;
+            koleo_v = k.to_scalar::<f32>()? as f64;
+            total = (total + k)?;
+        }
+        let ibot = ibot_loss(&s_patch_logits, &t_patch_p, &weights, rows, st)?;
+        let iw = self.config.ibot.loss_weight;
+        total = (total + (&ibot * iw)?)?;
+
+        let total_v = total.to_scalar::<f32>()? as f64;
+        let mut metrics = StepMetrics {
+            iteration: it,
+            total_loss: total_v,
+            dino_local_crops_loss: dino.local.to_scalar::<f32>()? as f64 * dw,
+            dino_global_crops_loss: dino.global.to_scalar::<f32>()? as f64 * dw,
+            koleo_loss: koleo_v,
+            ibot_loss: ibot.to_scalar::<f32>()? as f64 * iw,
+            lr: sv.lr,
+            last_layer_lr: sv.last_layer_lr,
+            wd: sv.wd,
+            momentum: sv.momentum,
+            teacher_temp: temp,
+            masked_patches: m_count,
+            ..Default::default()
+        };
+        for (what, v) in [
+            ("total_loss", total_v),
+            ("dino_local_crops_loss", metrics.dino_local_crops_loss),
+            ("dino_global_crops_loss", metrics.dino_global_crops_loss),
+            ("koleo_loss", metrics.koleo_loss),
+            ("ibot_loss", metrics.ibot_loss),
+        ] {
+            if !v.is_finite() {
+                return Err(SslError::NonFinite {
+                    what: what.into(),
+                    value: v,
+                    iteration: it,
+                    last_checkpoint: last_checkpoint.to_string(),
+                });
+            }
+        }
+        let (ent, marg) = entropies(&t_cls_p)?;
+        metrics.teacher_entropy = ent;
+        metrics.teacher_marginal_entropy = marg;
+        metrics.embedding_std =
+            s_glob.cls.detach().to_dtype(DType::F64)?.var_keepdim(0)?.sqrt()?.mean_all()?.to_scalar::<f64>()?;
+        metrics.center_norm = self.dino_center.value.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()? as f64;
+
+        // Backward, clip per submodule, AdamW.
+        let grads = total.backward()?;
+        let clip = self.config.optim.clip_grad;
+        for (prefix, norm_slot) in [(BACKBONE, 0usize), (DINO_HEAD, 1usize)] {
+            let names: Vec<&String> = self.student.keys().filter(|k| k.starts_with(prefix)).collect();
+            let mut with_grad = vec![];
+            let mut gs = vec![];
+            for n in names {
+                if let Some(g) = grads.get(self.student[n].as_tensor()) {
+                    with_grad.push(n.clone());
+                    gs.push(g.clone());
+                }
+            }
+            let (gs, norm) = clip_grad_norm(&gs, clip)?;
+            if norm_slot == 0 {
+                metrics.grad_norm_backbone = norm;
+            } else {
+                metrics.grad_norm_head = norm;
+            }
+            for (n, g) in with_grad.iter().zip(gs) {
+                let grp = self.groups[n];
+                let lr = if grp.is_last_layer { sv.last_layer_lr } else { sv.lr } * grp.lr_mult;
+                let wd = sv.wd * grp.wd_mult;
+                self.optimizer.step_param(n, &self.student[n], &g, lr, wd)?;
+            }
+        }
+
+        // EMA teacher over backbone + head parameters.
+        let names: Vec<&String> = self.teacher.keys().collect();
+        let t: Vec<Tensor> = names.iter().map(|n| self.teacher[*n].clone()).collect();
+        let s: Vec<Tensor> = names.iter().map(|n| self.student[*n].as_tensor().detach()).collect();
+        cellino_kernels::ema_update_in_place(&t, &s, sv.momentum)?;
+        self.iteration += 1;
+        Ok(metrics)
+    }
+}
+
+/// The head shape of a config for a backbone.
+pub fn head_config(config: &SslConfig, vit: &VitConfig) -> HeadConfig {
+    HeadConfig {
+        in_dim: vit.embed_dim,
+        hidden_dim: config.dino.head_hidden_dim,
+        bottleneck_dim: config.dino.head_bottleneck_dim,
+        n_prototypes: config.dino.head_n_prototypes,
+        nlayers: config.dino.head_nlayers,
+    }
+}
+
+/// The seed of the stochastic-depth RNG of iteration `it` (keyed, so resuming needs no RNG state).
+pub fn step_seed(seed: u64, it: u64) -> u64 {
+    let mut z = seed ^ 0x5353_4C5F_4450_0000 ^ it.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// (mean per-row entropy, entropy of the mean row) of probabilities (N, K), in nats.
+fn entropies(p: &Tensor) -> Result<(f64, f64)> {
+    let p = p.to_dtype(DType::F64)?;
+    let ent = |q: &Tensor| -> Result<Tensor> { Ok((q * (q + 1e-12)?.log()?)?.sum(D::Minus1)?.neg()?) };
+    let per = ent(&p)?.mean_all()?.to_scalar::<f64>()?;
+    let marg = ent(&p.mean(0)?)?.to_scalar::<f64>()?;
+    Ok((per, marg))
+}
