@@ -65,28 +65,10 @@ struct LinearArgs {
     /// Multi-class (cross-entropy, arg-max) or multi-label (BCE, sigmoid > 0.5).
     #[arg(long, value_enum)]
     task: TaskKind,
-    /// Learning rates of the grid (before the batch/256 scaling) [default: dinov2's 16].
-    #[arg(long, value_delimiter = ',', value_name = "LR,LR")]
-    learning_rates: Option<Vec<f64>>,
-    /// Weight decays of the grid [default: 0,1e-4,1e-5].
-    #[arg(long, value_delimiter = ',', value_name = "WD,WD")]
-    weight_decays: Option<Vec<f64>>,
-    #[arg(long, default_value_t = 30)]
-    epochs: usize,
-    /// Iterations per epoch; 0 = one pass over the train rows.
-    #[arg(long, default_value_t = 145)]
-    epoch_length: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Fraction of train rows held out for selection when no validation split is given.
-    #[arg(long, default_value_t = 0.1)]
-    val_fraction: f64,
+    #[command(flatten)]
+    grid: ProbeGridArgs,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Upstream dinov2 behaviour (to reproduce published numbers): select the classifier on the test split
-    /// itself. Optimistic; the report says so. Conflicts with --val-features.
-    #[arg(long, conflicts_with = "val_features")]
-    select_on_test: bool,
     /// Fix the multi-class class list to 0..K-1.
     #[arg(long, value_name = "K")]
     num_classes: Option<usize>,
@@ -202,25 +184,8 @@ struct ChammiArgs {
     /// knn: softmax temperature.
     #[arg(long, default_value_t = 0.07)]
     temperature: f64,
-    /// linear: learning rates [default: dinov2's 16].
-    #[arg(long, value_delimiter = ',', value_name = "LR,LR")]
-    learning_rates: Option<Vec<f64>>,
-    /// linear: weight decays [default: 0,1e-4,1e-5].
-    #[arg(long, value_delimiter = ',', value_name = "WD,WD")]
-    weight_decays: Option<Vec<f64>>,
-    #[arg(long, default_value_t = 30)]
-    epochs: usize,
-    /// linear: iterations per epoch; 0 = one pass over the fitted rows.
-    #[arg(long, default_value_t = 145)]
-    epoch_length: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// linear: fraction of the fitted rows held out for selection.
-    #[arg(long, default_value_t = 0.1)]
-    val_fraction: f64,
-    /// linear: upstream behaviour, select on the reported task split (optimistic; labelled in the report).
-    #[arg(long)]
-    select_on_test: bool,
+    #[command(flatten)]
+    grid: ProbeGridArgs,
     /// Result JSON (written atomically).
     #[arg(long)]
     out: PathBuf,
@@ -304,27 +269,51 @@ fn sidecar_layout(features: &Path) -> (usize, bool) {
     (n, avgpool)
 }
 
-fn probe_config(
-    learning_rates: &Option<Vec<f64>>,
-    weight_decays: &Option<Vec<f64>>,
+/// The linear-probe grid and its training schedule, shared by `eval linear` and `eval chammi --classifier linear`.
+#[derive(Debug, Args)]
+struct ProbeGridArgs {
+    /// Linear probe: learning rates of the grid, before the batch/256 scaling [default: dinov2's 16].
+    #[arg(long, value_delimiter = ',', value_name = "LR,LR")]
+    learning_rates: Option<Vec<f64>>,
+    /// Linear probe: weight decays of the grid [default: 0,1e-4,1e-5].
+    #[arg(long, value_delimiter = ',', value_name = "WD,WD")]
+    weight_decays: Option<Vec<f64>>,
+    #[arg(long, default_value_t = 30)]
     epochs: usize,
+    /// Linear probe: iterations per epoch; 0 = one pass over the fitted rows.
+    #[arg(long, default_value_t = 145)]
     epoch_length: usize,
+    #[arg(long, default_value_t = 64)]
     batch_size: usize,
-) -> LinearProbeConfig {
-    let mut c = LinearProbeConfig::default();
-    if let Some(lr) = learning_rates {
-        c.learning_rates = lr.clone();
+    /// Linear probe: fraction of the fitted rows held out for selection when no validation split is given.
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Upstream dinov2 behaviour (to reproduce published numbers): select the classifier on the reported
+    /// split itself. Optimistic; the report says so.
+    #[arg(long)]
+    select_on_test: bool,
+}
+
+impl ProbeGridArgs {
+    fn config(&self) -> LinearProbeConfig {
+        let mut c = LinearProbeConfig::default();
+        if let Some(lr) = &self.learning_rates {
+            c.learning_rates = lr.clone();
+        }
+        if let Some(wd) = &self.weight_decays {
+            c.weight_decays = wd.clone();
+        }
+        c.epochs = self.epochs;
+        c.epoch_length = (self.epoch_length > 0).then_some(self.epoch_length);
+        c.batch_size = self.batch_size;
+        c
     }
-    if let Some(wd) = weight_decays {
-        c.weight_decays = wd.clone();
-    }
-    c.epochs = epochs;
-    c.epoch_length = (epoch_length > 0).then_some(epoch_length);
-    c.batch_size = batch_size;
-    c
 }
 
 fn run_linear(a: &LinearArgs) -> Result<(), String> {
+    if a.grid.select_on_test && a.val_features.is_some() {
+        return Err("--select-on-test selects on the test split; it cannot be combined with --val-features".into());
+    }
     let multilabel = a.task == TaskKind::Multilabel;
     let train_x = read_features(&a.train_features, "--train-features")?;
     let test_x = read_features(&a.test_features, "--test-features")?;
@@ -359,10 +348,10 @@ fn run_linear(a: &LinearArgs) -> Result<(), String> {
     let test = Split::from_parts(&test_x.values, test_x.dim, targets(&enc, 1)).map_err(e)?;
     let validation = match &val_x {
         Some(x) => Validation::Split(Split::from_parts(&x.values, x.dim, targets(&enc, 2)).map_err(e)?),
-        None if a.select_on_test => Validation::UpstreamSelectOnTest,
-        None => Validation::CarveFromTrain { fraction: a.val_fraction, seed: a.seed },
+        None if a.grid.select_on_test => Validation::UpstreamSelectOnTest,
+        None => Validation::CarveFromTrain { fraction: a.grid.val_fraction, seed: a.seed },
     };
-    let mut config = probe_config(&a.learning_rates, &a.weight_decays, a.epochs, a.epoch_length, a.batch_size);
+    let mut config = a.grid.config();
     config.seed = a.seed;
     (config.n_last_blocks, config.avgpool) = sidecar_layout(&a.train_features);
     let report = run_linear_probe(&train, validation, &test, &config).map_err(e)?;
@@ -613,12 +602,12 @@ fn run_chammi(a: &ChammiArgs) -> Result<(), String> {
             ChammiClassifier::Knn(KnnConfig { ks: a.k.clone(), temperature: a.temperature, ..KnnConfig::default() })
         }
         ClassifierArg::Linear => {
-            let mut config = probe_config(&a.learning_rates, &a.weight_decays, a.epochs, a.epoch_length, a.batch_size);
+            let mut config = a.grid.config();
             (config.n_last_blocks, config.avgpool) = sidecar_layout(&a.features);
-            let selection = if a.select_on_test {
+            let selection = if a.grid.select_on_test {
                 ProbeSelection::UpstreamSelectOnTest
             } else {
-                ProbeSelection::CarveFromTrain { fraction: a.val_fraction, seed: 0 }
+                ProbeSelection::CarveFromTrain { fraction: a.grid.val_fraction, seed: 0 }
             };
             ChammiClassifier::Linear { config, selection }
         }

@@ -6,6 +6,8 @@
 //! * `cellino eval linear|knn|chammi`: the linear-probe grid, kNN / exact 1-NN, and the CHAMMI
 //!   tasks on embedding files; one result JSON (`macro_f1` and `accuracy` at `.test`, `.k.<k>`,
 //!   `.tasks.<task>`), written atomically.
+//! * `cellino train`: self-supervised pretraining from a dinov2-schema config with `key.sub=value`
+//!   overrides; metrics.jsonl, checkpoints with exact `--resume`, and the exported teacher.
 //! * `cellino convert`, `cellino inspect`: checkpoints and images.
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 1; nothing is
@@ -17,6 +19,7 @@ mod embed;
 mod eval;
 mod inspect;
 mod labels;
+mod train;
 
 use std::process::ExitCode;
 
@@ -40,6 +43,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Evaluate embeddings: linear probe, kNN / 1-NN, CHAMMI tasks; one result JSON.
     Eval(eval::EvalArgs),
+    /// Pretrain a (Bag-of-Channels) ViT with DINO + iBOT + KoLeo from a config with key.sub=value overrides.
+    Train(train::TrainArgs),
     /// Convert a checkpoint to plain DINOv2 safetensors, or to the teacher_checkpoint key layout.
     Convert(convert::ConvertArgs),
     /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Embed(args) => embed::run(&args).map_err(|e| e.to_string()),
         Command::Eval(args) => eval::run(&args),
+        Command::Train(args) => train::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };
