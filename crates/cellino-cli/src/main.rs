@@ -19,6 +19,7 @@ mod embed;
 mod eval;
 mod inspect;
 mod labels;
+mod synth;
 mod train;
 
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ enum Command {
     /// Convert a checkpoint to plain DINOv2 safetensors, or to the teacher_checkpoint key layout.
     Convert(convert::ConvertArgs),
     /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
+    /// Write the synthetic multi-channel cell dataset (images + manifest.csv).
+    Synth(synth::SynthArgs),
     Inspect(inspect::InspectArgs),
 }
 
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Synth(args) => synth::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -84,3 +84,24 @@ fn convert_round_trip_keeps_the_model() {
         (got - expected).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
     assert!(err <= 1e-4, "{err}");
 }
+
+#[test]
+fn synth_writes_a_dataset_that_inspect_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synth");
+    let run =
+        cellino(&["synth", "--out", out.to_str().unwrap(), "--images", "12", "--channels", "5", "--classes", "3"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let manifest = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
+    let rows: Vec<&str> = manifest.lines().collect();
+    assert_eq!(rows[0], "path,label,cell_line,split");
+    assert_eq!(rows.len(), 13);
+    let first = out.join(rows[1].split(',').next().unwrap());
+    let run = cellino(&["inspect", first.to_str().unwrap(), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["shape"], serde_json::json!([5, 64, 64]));
+    assert_eq!(v["channels"][0]["name"], "nucleus");
+    let bad = cellino(&["synth", "--out", out.to_str().unwrap(), "--channels", "9"]);
+    assert!(!bad.status.success());
+}
