@@ -24,11 +24,14 @@ const WHEELS: [&str; 8] = [
 pub fn cuda_build(root: &Path, args: &[String]) -> Result<(), String> {
     let mut compute_cap = "90".to_string();
     let mut print_only = false;
+    // `gpu` (root Cargo.toml): release, stripped; the binary to carry to a GPU machine.
+    let mut profile = "release".to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--compute-cap" => compute_cap = it.next().ok_or("--compute-cap needs a value, e.g. 90 or 80")?.clone(),
             "--print-env" => print_only = true,
+            "--profile" => profile = it.next().ok_or("--profile needs a value: release or gpu")?.clone(),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -36,7 +39,7 @@ pub fn cuda_build(root: &Path, args: &[String]) -> Result<(), String> {
     let cuda_home = dest.join("nvidia/cu13");
     let env = environment(&cuda_home, &compute_cap)?;
     if print_only {
-        print_by_hand(&env);
+        print_by_hand(&env, &profile);
         return Ok(());
     }
     if !cuda_home.join("bin/nvcc").exists() {
@@ -48,14 +51,17 @@ pub fn cuda_build(root: &Path, args: &[String]) -> Result<(), String> {
     let status = Command::new(cargo)
         .current_dir(root)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(["build", "--release", "-p", "cellino-cli", "--features", "cuda", "--target-dir", "target/cuda"])
+        .args(["build", "--profile", &profile])
+        .args(["-p", "cellino-cli", "--features", "cuda", "--target-dir", "target/cuda"])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err("cargo build --features cuda failed".into());
     }
-    println!("built target/cuda/release/cellino (sm_{compute_cap})");
-    print_by_hand(&env);
+    let binary = format!("target/cuda/{}/cellino", if profile == "dev" { "debug" } else { &profile });
+    let size = std::fs::metadata(root.join(&binary)).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
+    println!("built {binary} ({size:.1} MiB, sm_{compute_cap})");
+    print_by_hand(&env, &profile);
     Ok(())
 }
 
@@ -162,15 +168,16 @@ fn build_stub_driver(root: &Path, cuda_home: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn print_by_hand(env: &[(String, String)]) {
+fn print_by_hand(env: &[(String, String)], profile: &str) {
     println!("\nBy hand (after `cargo xtask cuda-build` installed .cuda/ once):");
     for (k, v) in env {
         // PATH is shown relative to the caller's own PATH.
         let v = if k == "PATH" { format!("{}/bin:$PATH", env[0].1) } else { v.clone() };
         println!("  export {k}={v}");
     }
-    println!("  cargo build --release -p cellino-cli --features cuda --target-dir target/cuda");
+    println!("  cargo build --profile {profile} -p cellino-cli --features cuda --target-dir target/cuda");
     println!("To run it here (no GPU; Device::new_cuda fails cleanly):");
     println!("  export LD_LIBRARY_PATH={0}/lib/stubs:{0}/lib", env[0].1);
-    println!("On a GPU machine, use its driver's libcuda and its PyTorch's CUDA libraries instead.");
+    println!("On a GPU machine, use its driver's libcuda and its PyTorch's CUDA libraries instead:");
+    println!("  carry the binary and scripts/, then run scripts/gpu-check.sh (see scripts/README.md).");
 }

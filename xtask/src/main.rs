@@ -3,7 +3,7 @@
 //! - `bench [--device cpu|cuda] [--quick]`: run every criterion bench of the workspace, then the
 //!   PyTorch reference (`xtask/py/bench_vit_torch.py`, if `python3` has torch and `DINOV2_PATH`
 //!   points at a dinov2 checkout) on the same machine, and print one table of medians and ratios.
-//! - `cuda-build [--compute-cap 90] [--print-env]`: install a build-only CUDA 13.0 toolkit from PyPI
+//! - `cuda-build [--compute-cap 90] [--profile release|gpu] [--print-env]`: install a build-only CUDA 13.0 toolkit from PyPI
 //!   wheels into `.cuda/` and build `cellino` with `--features cuda` (no GPU needed).
 
 mod cuda_build;
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("cuda-build") => cuda_build::cuda_build(&workspace_root(), &args[1..]),
-        _ => Err("usage: cargo xtask bench [--device cpu|cuda] [--quick] | cargo xtask cuda-build [--compute-cap 90] [--print-env]"
+        _ => Err("usage: cargo xtask bench [--device cpu|cuda] [--quick] | cargo xtask cuda-build [--compute-cap 90] [--profile release|gpu] [--print-env]"
             .to_string()),
     };
     match result {

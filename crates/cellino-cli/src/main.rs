@@ -19,6 +19,8 @@ mod embed;
 mod eval;
 mod inspect;
 mod labels;
+mod quickstart;
+mod selftest;
 mod synth;
 mod train;
 
@@ -49,6 +51,10 @@ enum Command {
     /// Convert a checkpoint to plain DINOv2 safetensors, or to the teacher_checkpoint key layout.
     Convert(convert::ConvertArgs),
     /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
+    /// The main job: synthetic cells -> short Bag-of-Channels pretraining -> embeddings -> probe vs random weights.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Op parity, a short training run and throughput on a device (cpu or cuda), in one table.
+    Selftest(selftest::SelftestArgs),
     /// Write the synthetic multi-channel cell dataset (images + manifest.csv).
     Synth(synth::SynthArgs),
     Inspect(inspect::InspectArgs),
@@ -63,6 +69,8 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Synth(args) => synth::run(&args),
+        Command::Quickstart(args) => quickstart::run(&args),
+        Command::Selftest(args) => selftest::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

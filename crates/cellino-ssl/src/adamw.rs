@@ -53,7 +53,9 @@ impl AdamW {
                 var.dims()
             )));
         }
-        let grad = grad.to_dtype(DType::F32)?;
+        // Detached: a gradient still references its forward graph, and keeping it in the moments would
+        // keep every step's activations alive.
+        let grad = grad.detach().to_dtype(DType::F32)?;
         let st = match self.state.get_mut(name) {
             Some(s) => s,
             None => {
