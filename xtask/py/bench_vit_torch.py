@@ -44,6 +44,24 @@ def main():
                     times.append(time.perf_counter() - t0)
         print(f"{args.device}_vit_small_p16_b8_224_c{in_chans} {statistics.median(times):.6f}")
 
+    # Backbone forward + backward in training mode (drop path 0.1), as cellino's `…_c4_fwdbwd` bench:
+    # gradient of the summed final-norm CLS with respect to every weight.
+    model = vt.vit_small(
+        patch_size=16, img_size=224, in_chans=4, init_values=1.0, block_chunks=0,
+        drop_path_rate=0.1, drop_path_uniform=True,
+    ).train().to(device)
+    x = torch.randn(8, 4, 224, 224, device=device)
+    times = []
+    for i in range(max(args.repeats // 2, 3) + 1):
+        model.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        model.forward_features(x)["x_norm_clstoken"].sum().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 1:
+            times.append(time.perf_counter() - t0)
+    print(f"{args.device}_vit_small_p16_b8_224_c4_fwdbwd {statistics.median(times):.6f}")
+
 
 if __name__ == "__main__":
     main()
