@@ -49,14 +49,8 @@ enum TaskKind {
 #[derive(Debug, Args)]
 #[command(after_long_help = LINEAR_HELP)]
 struct LinearArgs {
-    #[arg(long, value_name = "NPY")]
-    train_features: PathBuf,
-    #[arg(long, value_name = "NPY|CSV")]
-    train_labels: PathBuf,
-    #[arg(long, value_name = "NPY")]
-    test_features: PathBuf,
-    #[arg(long, value_name = "NPY|CSV")]
-    test_labels: PathBuf,
+    #[command(flatten)]
+    data: TrainTestArgs,
     /// Validation split for model selection [default: 10 % carved from train, seed 0].
     #[arg(long, value_name = "NPY", requires = "val_labels")]
     val_features: Option<PathBuf>,
@@ -99,14 +93,8 @@ enum Metric {
 #[derive(Debug, Args)]
 #[command(after_long_help = KNN_HELP)]
 struct KnnArgs {
-    #[arg(long, value_name = "NPY")]
-    train_features: PathBuf,
-    #[arg(long, value_name = "NPY|CSV")]
-    train_labels: PathBuf,
-    #[arg(long, value_name = "NPY")]
-    test_features: PathBuf,
-    #[arg(long, value_name = "NPY|CSV")]
-    test_labels: PathBuf,
+    #[command(flatten)]
+    data: TrainTestArgs,
     /// Numbers of neighbours, evaluated at once.
     #[arg(long, value_delimiter = ',', default_value = "1,20", value_name = "K,K")]
     k: Vec<usize>,
@@ -207,6 +195,50 @@ Make the embedding with
 
 Result JSON: `tasks.<TASK_ONE|...>` holds macro_f1 and accuracy (and every score, e.g. `scores.k=1`),
 `summary` one row per task.";
+
+/// The train and test features and labels that `eval linear` and `eval knn` both take.
+#[derive(Debug, Args)]
+struct TrainTestArgs {
+    #[arg(long, value_name = "NPY")]
+    train_features: PathBuf,
+    #[arg(long, value_name = "NPY|CSV")]
+    train_labels: PathBuf,
+    #[arg(long, value_name = "NPY")]
+    test_features: PathBuf,
+    #[arg(long, value_name = "NPY|CSV")]
+    test_labels: PathBuf,
+}
+
+/// Features and labels of train and test, read and checked against each other.
+struct TrainTest {
+    train_x: Features,
+    test_x: Features,
+    train_y: RawLabels,
+    test_y: RawLabels,
+}
+
+impl TrainTestArgs {
+    fn read(&self, multilabel: bool) -> Result<TrainTest, String> {
+        let train_x = read_features(&self.train_features, "--train-features")?;
+        let test_x = read_features(&self.test_features, "--test-features")?;
+        let train_y = read_labels(&self.train_labels, "--train-labels", multilabel)?;
+        let test_y = read_labels(&self.test_labels, "--test-labels", multilabel)?;
+        check_rows("train", &train_x, &train_y)?;
+        check_rows("test", &test_x, &test_y)?;
+        check_dims(&train_x, &test_x, "test")?;
+        Ok(TrainTest { train_x, test_x, train_y, test_y })
+    }
+
+    /// The input paths, as recorded in the result JSON.
+    fn inputs_json(&self) -> Value {
+        json!({
+            "train_features": path_str(&self.train_features),
+            "train_labels": path_str(&self.train_labels),
+            "test_features": path_str(&self.test_features),
+            "test_labels": path_str(&self.test_labels),
+        })
+    }
+}
 
 fn check_rows(what: &str, features: &Features, labels: &RawLabels) -> Result<(), String> {
     if features.rows != labels.rows() {
@@ -315,13 +347,7 @@ fn run_linear(a: &LinearArgs) -> Result<(), String> {
         return Err("--select-on-test selects on the test split; it cannot be combined with --val-features".into());
     }
     let multilabel = a.task == TaskKind::Multilabel;
-    let train_x = read_features(&a.train_features, "--train-features")?;
-    let test_x = read_features(&a.test_features, "--test-features")?;
-    let train_y = read_labels(&a.train_labels, "--train-labels", multilabel)?;
-    let test_y = read_labels(&a.test_labels, "--test-labels", multilabel)?;
-    check_rows("train", &train_x, &train_y)?;
-    check_rows("test", &test_x, &test_y)?;
-    check_dims(&train_x, &test_x, "test")?;
+    let TrainTest { train_x, test_x, train_y, test_y } = a.data.read(multilabel)?;
     let mut label_sets = vec![("train labels", train_y), ("test labels", test_y)];
     let val_x = match (&a.val_features, &a.val_labels) {
         (Some(f), Some(l)) => {
@@ -353,18 +379,14 @@ fn run_linear(a: &LinearArgs) -> Result<(), String> {
     };
     let mut config = a.grid.config();
     config.seed = a.seed;
-    (config.n_last_blocks, config.avgpool) = sidecar_layout(&a.train_features);
+    (config.n_last_blocks, config.avgpool) = sidecar_layout(&a.data.train_features);
     let report = run_linear_probe(&train, validation, &test, &config).map_err(e)?;
     let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     v["classes"] = json!(class_names(&enc));
-    v["inputs"] = json!({
-        "train_features": path_str(&a.train_features),
-        "train_labels": path_str(&a.train_labels),
-        "test_features": path_str(&a.test_features),
-        "test_labels": path_str(&a.test_labels),
-        "val_features": a.val_features.as_deref().map(path_str),
-        "val_labels": a.val_labels.as_deref().map(path_str),
-    });
+    let mut inputs = a.data.inputs_json();
+    inputs["val_features"] = json!(a.val_features.as_deref().map(path_str));
+    inputs["val_labels"] = json!(a.val_labels.as_deref().map(path_str));
+    v["inputs"] = inputs;
     write_json(&a.out, &v)?;
     eprintln!(
         "{}: test macro F1 {:.4}, accuracy {:.4} ({}); wrote {}",
@@ -388,13 +410,7 @@ fn run_knn(a: &KnnArgs) -> Result<(), String> {
             a.k
         ));
     }
-    let train_x = read_features(&a.train_features, "--train-features")?;
-    let test_x = read_features(&a.test_features, "--test-features")?;
-    let train_y = read_labels(&a.train_labels, "--train-labels", false)?;
-    let test_y = read_labels(&a.test_labels, "--test-labels", false)?;
-    check_rows("train", &train_x, &train_y)?;
-    check_rows("test", &test_x, &test_y)?;
-    check_dims(&train_x, &test_x, "test")?;
+    let TrainTest { train_x, test_x, train_y, test_y } = a.data.read(false)?;
     let enc = encode(&[("train labels", train_y), ("test labels", test_y)], a.num_classes)?;
     let e = |e: cellino_eval::EvalError| e.to_string();
     let train = Split::from_parts(&train_x.values, train_x.dim, targets(&enc, 0)).map_err(e)?;
@@ -438,12 +454,7 @@ fn run_knn(a: &KnnArgs) -> Result<(), String> {
         }
     };
     v["classes"] = json!(class_names(&enc));
-    v["inputs"] = json!({
-        "train_features": path_str(&a.train_features),
-        "train_labels": path_str(&a.train_labels),
-        "test_features": path_str(&a.test_features),
-        "test_labels": path_str(&a.test_labels),
-    });
+    v["inputs"] = a.data.inputs_json();
     write_json(&a.out, &v)?;
     let summary: Vec<String> = v["k"]
         .as_object()
