@@ -85,6 +85,27 @@ fn factor_law(std: f64, min_factor: f64) -> Result<Normal<f64>, DataError> {
     Normal::new(1.0, std).map_err(|_| DataError::invalid("jitter factor", "a finite std ≥ 0", std.to_string()))
 }
 
+/// The shared law of Cell-DINO's brightness and contrast jitter: unless the image is all zeros, each
+/// channel in turn gets its own factor `max(N(1, std), min_factor)` passed to `adjust`.
+fn jitter_every_channel(
+    mut image: MultiChannelImage,
+    std: f64,
+    min_factor: f64,
+    clamp_max: f32,
+    rng: &mut StdRng,
+    adjust: fn(&mut [f32], f64, f32),
+) -> Result<MultiChannelImage, DataError> {
+    let law = factor_law(std, min_factor)?;
+    if max_value(&image) == 0.0 {
+        return Ok(image);
+    }
+    let n = image.plane_len();
+    for plane in image.data.chunks_exact_mut(n) {
+        adjust(plane, law.sample(rng).max(min_factor), clamp_max);
+    }
+    Ok(image)
+}
+
 fn max_value(image: &MultiChannelImage) -> f32 {
     image.data.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
@@ -120,16 +141,8 @@ pub fn adjust_contrast(plane: &mut [f32], factor: f64, max_value: f32) {
 }
 
 impl ImageOp for RandomBrightness {
-    fn apply(&self, mut image: MultiChannelImage, rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
-        let law = factor_law(self.std, self.min_factor)?;
-        if max_value(&image) == 0.0 {
-            return Ok(image);
-        }
-        let n = image.plane_len();
-        for plane in image.data.chunks_exact_mut(n) {
-            adjust_brightness(plane, law.sample(rng).max(self.min_factor), self.max_value);
-        }
-        Ok(image)
+    fn apply(&self, image: MultiChannelImage, rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
+        jitter_every_channel(image, self.std, self.min_factor, self.max_value, rng, adjust_brightness)
     }
 }
 
@@ -149,16 +162,8 @@ impl Default for RandomContrast {
 }
 
 impl ImageOp for RandomContrast {
-    fn apply(&self, mut image: MultiChannelImage, rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
-        let law = factor_law(self.std, self.min_factor)?;
-        if max_value(&image) == 0.0 {
-            return Ok(image);
-        }
-        let n = image.plane_len();
-        for plane in image.data.chunks_exact_mut(n) {
-            adjust_contrast(plane, law.sample(rng).max(self.min_factor), self.max_value);
-        }
-        Ok(image)
+    fn apply(&self, image: MultiChannelImage, rng: &mut StdRng) -> Result<MultiChannelImage, DataError> {
+        jitter_every_channel(image, self.std, self.min_factor, self.max_value, rng, adjust_contrast)
     }
 }
 
