@@ -53,6 +53,12 @@ pub enum EvalError {
     /// non-finite learning rate, an empty grid, a validation fraction outside (0, 1)…).
     #[error("invalid {what}: {reason}")]
     InvalidConfig { what: &'static str, reason: String },
+    /// A channel name that the feature layout does not have (channel-subset sweep).
+    #[error("unknown channel {name:?}; the features have the channels {known:?}")]
+    UnknownChannel { name: String, known: Vec<String> },
+    /// Per-channel column blocks were asked of features that are not Bag of Channels.
+    #[error("{what}: the features are not Bag of Channels (no per-channel column blocks)")]
+    NotBagOfChannels { what: &'static str },
     /// Every classifier of the linear-probe grid produced non-finite scores.
     #[error("all {n_classifiers} linear classifiers diverged (non-finite scores on {split})")]
     AllClassifiersDiverged { n_classifiers: usize, split: &'static str },

@@ -3,8 +3,16 @@
 //! kNN, linear, leave-one-group-out), and classification metrics identical to
 //! scikit-learn's.
 //!
-//! Not here yet: the channel-subset sweep, and Parquet output of the metadata table (the
-//! `parquet`/`arrow` crates are a long build; the CSV is read by pandas and polars as is).
+//! Not here yet: Parquet output of the metadata table (the `parquet`/`arrow` crates are a
+//! long build; the CSV is read by pandas and polars as is).
+//!
+//! # Channel-subset sweep ([`channel_sweep`])
+//!
+//! Bag-of-Channels rows are per-channel blocks ([`FeatureLayout`]), so the features of a
+//! channel subset are its blocks in column order ([`subset_columns`]). [`channel_sweep`]
+//! scores every non-empty subset (at most [`MAX_SWEEP_CHANNELS`] channels) or a list of
+//! subsets by channel name with kNN or the linear probe ([`SweepResult`]: macro F1,
+//! accuracy).
 //!
 //! # Feature extraction ([`extract_features`], spec §3–4)
 //!
@@ -205,6 +213,7 @@ mod npy;
 mod numeric;
 mod report;
 mod sidecar;
+mod sweep;
 
 pub use atomic::{write_all_atomic, write_atomic};
 pub use chammi::{
@@ -219,6 +228,10 @@ pub use extract::{ExtractConfig, Extracted, Progress, extract_features, l2_norma
 pub use layout::{FeatureLayout, Segment, SegmentKind};
 pub use npy::{npy_f32_bytes, read_npy_f32};
 pub use sidecar::{CheckpointInfo, EmbeddingSidecar, LabelInfo, ModelInfo, SIDECAR_FORMAT_VERSION, TransformInfo};
+pub use sweep::{
+    MAX_SWEEP_CHANNELS, SweepClassifier, SweepResult, SweepSubsets, channel_sweep, layout_channel_names,
+    select_columns, subset_columns,
+};
 
 pub use data::{FeatureMatrix, Split, Targets, Task};
 pub use error::{EvalError, MetricsError, Result};
