@@ -1,4 +1,4 @@
-//! `cellino eval linear|knn|chammi`: thin wrappers over cellino-eval that read feature and label
+//! `cellino eval linear|knn|chammi|sweep`: thin wrappers over cellino-eval that read feature and label
 //! files, run the protocol and write one result JSON atomically.
 
 use std::collections::{BTreeMap, HashMap};
@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use cellino_data::{ChammiSplit, ChammiSubset};
 use cellino_eval::{
-    ChammiClassifier, Distance, EmbeddingSet, KnnConfig, LinearProbeConfig, MulticlassMetrics, ProbeSelection, Split,
-    SplitMetrics, StoredLabels, Targets, Validation, chammi_task_inputs, knn_evaluate, nearest_neighbours,
-    read_embeddings, run_linear_probe,
+    ChammiClassifier, Distance, EmbeddingSet, FeatureLayout, KnnConfig, LinearProbeConfig, MulticlassMetrics,
+    ProbeSelection, Split, SplitMetrics, StoredLabels, SweepClassifier, SweepSubsets, Targets, Validation,
+    chammi_task_inputs, channel_sweep, knn_evaluate, layout_channel_names, nearest_neighbours, read_embeddings,
+    run_linear_probe,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
@@ -30,6 +31,8 @@ enum EvalCommand {
     Knn(KnnArgs),
     /// The CHAMMI tasks of one subset (MorphEm protocol) from one embedding file and enriched_meta.csv.
     Chammi(ChammiArgs),
+    /// Bag-of-Channels channel-subset sweep: kNN or linear probe on the columns of each channel subset.
+    Sweep(SweepArgs),
 }
 
 pub fn run(args: &EvalArgs) -> Result<(), String> {
@@ -37,6 +40,7 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         EvalCommand::Linear(a) => run_linear(a),
         EvalCommand::Knn(a) => run_knn(a),
         EvalCommand::Chammi(a) => run_chammi(a),
+        EvalCommand::Sweep(a) => run_sweep(a),
     }
 }
 
@@ -686,5 +690,140 @@ fn run_chammi(a: &ChammiArgs) -> Result<(), String> {
     });
     write_json(&a.out, &v)?;
     eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SweepClassifierArg {
+    /// dinov2 weighted kNN (cosine), k from --k.
+    Knn,
+    /// Linear-probe grid, selected on --val-fraction of the train rows.
+    Linear,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = SWEEP_HELP)]
+struct SweepArgs {
+    /// Train and test embeddings of `cellino embed --bag-of-channels` (the layout is read from the
+    /// emb.json next to each .npy).
+    #[command(flatten)]
+    data: TrainTestArgs,
+    /// Channel subsets by name, `;` between subsets, `,` inside one, e.g. "DNA,ER;DNA" [default: every
+    /// non-empty subset, at most 8 channels].
+    #[arg(long, value_name = "CH,CH;CH")]
+    subsets: Option<String>,
+    #[arg(long, value_enum, default_value = "knn")]
+    classifier: SweepClassifierArg,
+    /// knn: number of neighbours.
+    #[arg(long, default_value_t = 20)]
+    k: usize,
+    /// knn: softmax temperature.
+    #[arg(long, default_value_t = 0.07)]
+    temperature: f64,
+    /// Multi-class (arg-max) or multi-label (> 0.5) labels.
+    #[arg(long, value_enum, default_value = "multiclass")]
+    task: TaskKind,
+    #[command(flatten)]
+    grid: ProbeGridArgs,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fix the multi-class class list to 0..K-1.
+    #[arg(long, value_name = "K")]
+    num_classes: Option<usize>,
+    /// Result JSON (written atomically).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+const SWEEP_HELP: &str = "\
+Bag-of-Channels rows are per-channel column blocks (emb.json `layout`); the features of a channel
+subset are its blocks in column order, i.e. what the model gives on only those channels. Every
+subset is fitted on train and scored on test with the same classifier.
+
+Result JSON: `subsets` lists, in the order evaluated, `channels` (names, channel order),
+`channel_indices`, `dim`, `macro_f1` and `accuracy`; plus `channels` (all names), `classifier`,
+`inputs`. Subsets given by --subsets keep their order; by default they are sorted by size, then by
+channel index.
+
+Labels: as `cellino eval knn` (.npy class indices or 0/1 rows, or a CSV with a `label` column).";
+
+/// The feature layout from the emb.json sidecar next to `features`.
+fn read_layout(features: &Path, flag: &str) -> Result<FeatureLayout, String> {
+    let path = features.with_extension("json");
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "{flag}: cannot read the sidecar {} ({e}); the sweep needs the layout written by `cellino embed \
+             --bag-of-channels`",
+            path.display()
+        )
+    })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{flag}: {}: {e}", path.display()))?;
+    let layout: FeatureLayout = serde_json::from_value(v["layout"].clone())
+        .map_err(|e| format!("{flag}: {}: no valid `layout`: {e}", path.display()))?;
+    layout.validate().map_err(|e| format!("{flag}: {}: {e}", path.display()))?;
+    Ok(layout)
+}
+
+/// "DNA,ER;DNA" -> [["DNA", "ER"], ["DNA"]] (an empty subset stays empty and is refused later).
+fn parse_subsets(s: &str) -> Vec<Vec<String>> {
+    s.split(';')
+        .map(|part| part.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect())
+        .collect()
+}
+
+fn run_sweep(a: &SweepArgs) -> Result<(), String> {
+    if a.k == 0 {
+        return Err("--k: give a positive number of neighbours".into());
+    }
+    let layout = read_layout(&a.data.train_features, "--train-features")?;
+    let test_layout = read_layout(&a.data.test_features, "--test-features")?;
+    if layout != test_layout {
+        return Err("--test-features: its layout (emb.json) differs from the train features' layout".into());
+    }
+    let names = layout_channel_names(&layout).map_err(|e| format!("--train-features: {e}"))?;
+    let multilabel = a.task == TaskKind::Multilabel;
+    let TrainTest { train_x, test_x, train_y, test_y } = a.data.read(multilabel)?;
+    if train_x.dim != layout.dim {
+        return Err(format!("--train-features has {} columns but its emb.json layout has {}", train_x.dim, layout.dim));
+    }
+    let enc = encode(&[("train labels", train_y), ("test labels", test_y)], a.num_classes)?;
+    if matches!(enc, Encoded::Multilabel { .. }) != multilabel {
+        let (want, got) = if multilabel { ("multilabel", "multi-class") } else { ("multiclass", "multi-label") };
+        return Err(format!("--task {want} but the labels are {got}"));
+    }
+    let e = |e: cellino_eval::EvalError| e.to_string();
+    let train = Split::from_parts(&train_x.values, train_x.dim, targets(&enc, 0)).map_err(e)?;
+    let test = Split::from_parts(&test_x.values, test_x.dim, targets(&enc, 1)).map_err(e)?;
+    let subsets = match &a.subsets {
+        Some(s) => SweepSubsets::Named(parse_subsets(s)),
+        None => SweepSubsets::All,
+    };
+    let classifier = match a.classifier {
+        SweepClassifierArg::Knn => {
+            SweepClassifier::Knn(KnnConfig { ks: vec![a.k], temperature: a.temperature, ..KnnConfig::default() })
+        }
+        SweepClassifierArg::Linear => {
+            let mut config = a.grid.config();
+            config.seed = a.seed;
+            (config.n_last_blocks, config.avgpool) = (layout.n_last_blocks, layout.avgpool);
+            SweepClassifier::Linear { config, fraction: a.grid.val_fraction, seed: a.seed }
+        }
+    };
+    let results = channel_sweep(&train, &test, &layout, &subsets, &classifier).map_err(e)?;
+    for r in &results {
+        eprintln!("{}: macro F1 {:.4}, accuracy {:.4}", r.channels.join(","), r.macro_f1, r.accuracy);
+    }
+    let v = json!({
+        "subsets": results,
+        "channels": names,
+        "classifier": match a.classifier {
+            SweepClassifierArg::Knn => json!({ "kind": "knn", "k": a.k, "temperature": a.temperature }),
+            SweepClassifierArg::Linear => json!({ "kind": "linear", "val_fraction": a.grid.val_fraction, "seed": a.seed }),
+        },
+        "classes": class_names(&enc),
+        "inputs": a.data.inputs_json(),
+    });
+    write_json(&a.out, &v)?;
+    eprintln!("{} subsets; wrote {}", results.len(), a.out.display());
     Ok(())
 }

@@ -424,3 +424,80 @@ fn eval_chammi_hpa() {
     std::fs::write(&bad_meta, extra_row).unwrap();
     fails(&cellino(&args), &out, "has no embedding");
 }
+
+/// Bag-of-Channels features (channels DNA, ER, Mito; 2 columns each; CLS of 1 block) where only
+/// ER carries the class, with the emb.json sidecar layout next to them.
+fn write_boc(dir: &Path, name: &str, n: usize, offset: usize) {
+    let names: Vec<String> = ["DNA", "ER", "Mito"].map(String::from).to_vec();
+    let layout = cellino_eval::FeatureLayout::new(1, false, true, 2, 3, 4, Some(&names)).unwrap();
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..n {
+        let c = (i + offset) % 3;
+        let mut row: Vec<f32> = (0..6).map(|j| ((i * 31 + j * 17 + offset * 7) % 23) as f32 / 23.0 - 0.5).collect();
+        row[2] += [3.0, 0.0, -3.0][c];
+        row[3] += [0.0, 3.0, 0.0][c];
+        x.extend(row);
+        y.push(c as i64);
+    }
+    write_f32(&dir.join(format!("{name}.npy")), n, 6, &x);
+    write_i64(&dir.join(format!("{name}_y.npy")), &y);
+    let sidecar = serde_json::json!({ "layout": layout });
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_vec(&sidecar).unwrap()).unwrap();
+}
+
+#[test]
+fn eval_sweep_channel_subsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_boc(root, "train", 60, 0);
+    write_boc(root, "test", 21, 1);
+    let (tx, ty, qx, qy) =
+        (root.join("train.npy"), root.join("train_y.npy"), root.join("test.npy"), root.join("test_y.npy"));
+    let base =
+        ["--train-features", s(&tx), "--train-labels", s(&ty), "--test-features", s(&qx), "--test-labels", s(&qy)];
+    let sweep = |extra: &[&str], out: &Path| {
+        let mut args = vec!["eval", "sweep"];
+        args.extend(base);
+        args.extend(extra);
+        args.extend(["--out", s(out)]);
+        cellino(&args)
+    };
+
+    // Given subsets keep their order; names are sorted into channel order.
+    let out = root.join("given.json");
+    ok(&sweep(&["--subsets", "Mito,DNA;ER; DNA , ER", "--k", "5"], &out));
+    let v = read_json(&out);
+    let subsets = v["subsets"].as_array().unwrap();
+    let channels: Vec<Value> = subsets.iter().map(|r| r["channels"].clone()).collect();
+    assert_eq!(
+        channels,
+        [serde_json::json!(["DNA", "Mito"]), serde_json::json!(["ER"]), serde_json::json!(["DNA", "ER"])]
+    );
+    assert_eq!(subsets[1]["dim"], 2);
+    assert_eq!(score(&subsets[1], "accuracy"), 1.0);
+    assert!(score(&subsets[0], "accuracy") < 0.7, "{}", subsets[0]);
+
+    // Default: all 7 subsets; the full set equals `eval knn` on the whole matrix.
+    let all = root.join("all.json");
+    ok(&sweep(&["--k", "5"], &all));
+    let v = read_json(&all);
+    let subsets = v["subsets"].as_array().unwrap();
+    assert_eq!(subsets.len(), 7);
+    let full = &subsets[6];
+    assert_eq!(full["channels"], serde_json::json!(["DNA", "ER", "Mito"]));
+    let knn = root.join("knn.json");
+    let mut args = vec!["eval", "knn", "--k", "5", "--out", s(&knn)];
+    args.extend(base);
+    ok(&cellino(&args));
+    let k = read_json(&knn);
+    assert_eq!(full["macro_f1"], k["k"]["5"]["macro_f1"]);
+    assert_eq!(full["accuracy"], k["k"]["5"]["accuracy"]);
+
+    // Bad input: one error line, nothing written.
+    let bad = root.join("bad.json");
+    fails(&sweep(&["--subsets", "DNA,RNA"], &bad), &bad, "unknown channel \"RNA\"");
+    fails(&sweep(&["--subsets", "DNA;;ER"], &bad), &bad, "channel subset");
+    std::fs::remove_file(root.join("test.json")).unwrap();
+    fails(&sweep(&[], &bad), &bad, "--test-features: cannot read the sidecar");
+}
