@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use serde_norway::Value;
 
@@ -43,6 +44,10 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// cellino: checkpoint period in iterations (0 = `3 · OFFICIAL_EPOCH_LENGTH`, as upstream).
     pub checkpoint_period: usize,
+    /// cellino (stands in for upstream `compute_precision`): `none` (f32 throughout) or `bf16`
+    /// (student and teacher backbones compute in bf16 over f32 master weights; heads, softmax,
+    /// centering and losses stay f32).
+    pub mixed_precision: String,
 }
 
 impl Default for TrainConfig {
@@ -61,6 +66,7 @@ impl Default for TrainConfig {
             channel_adaptive: false,
             keep_checkpoints: 3,
             checkpoint_period: 0,
+            mixed_precision: "none".into(),
         }
     }
 }
@@ -334,6 +340,18 @@ impl SslConfig {
         }
     }
 
+    /// The dtype the backbones compute in, from `train.mixed_precision` (`none` → f32, `bf16`).
+    pub fn compute_dtype(&self) -> Result<DType> {
+        let bad = |m: &str| Err(SslError::Invalid(m.into()));
+        match self.train.mixed_precision.as_str() {
+            "none" => Ok(DType::F32),
+            "bf16" => Ok(DType::BF16),
+            // Upstream trains fp16 with a gradient scaler; bf16 has f32's range and needs none.
+            "fp16" => bad("train.mixed_precision fp16 is not supported (it needs a gradient scaler): use bf16 or none"),
+            other => Err(SslError::Invalid(format!("train.mixed_precision `{other}` must be `none` or `bf16`"))),
+        }
+    }
+
     /// The backbone architecture this config trains (teacher: same, without stochastic depth).
     pub fn vit_config(&self) -> Result<cellino_vit::VitConfig> {
         let s = &self.student;
@@ -422,6 +440,7 @@ impl SslConfig {
         }
         self.scaled_lr()?;
         self.vit_config()?;
+        self.compute_dtype()?;
         Ok(())
     }
 

@@ -76,6 +76,8 @@ pub struct SslTrainer {
     /// Iterations done (the 0-based index of the next step).
     pub iteration: u64,
     device: Device,
+    /// Backbone compute dtype (`train.mixed_precision`); weights, heads and losses stay f32.
+    compute_dtype: DType,
 }
 
 impl std::fmt::Debug for SslTrainer {
@@ -174,6 +176,7 @@ impl SslTrainer {
             })
             .collect();
         let schedules = config.schedules()?;
+        let compute_dtype = config.compute_dtype()?;
         Ok(Self {
             config,
             vit_config: vit,
@@ -191,11 +194,17 @@ impl SslTrainer {
             schedules,
             iteration,
             device: device.clone(),
+            compute_dtype,
         })
     }
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The dtype the backbones compute in (f32, or bf16 under `train.mixed_precision: bf16`).
+    pub fn compute_dtype(&self) -> DType {
+        self.compute_dtype
     }
 
     /// The group (lr / wd multipliers, last-layer flag) of every student parameter.
@@ -297,8 +306,23 @@ impl SslTrainer {
             &self.device,
         )?;
 
+        // Mixed precision: both backbones run autocast, their matrix products on bf16 casts of the
+        // current f32 weights (made per step, as the weights change); the student's casts are
+        // graph ops, so its gradients come back f32 to the master `Var`s. At f32 every cast is a
+        // no-op clone and the step is unchanged.
+        let cd = self.compute_dtype;
+        let cast_backbones = if cd == DType::F32 {
+            None
+        } else {
+            Some((self.teacher_backbone.autocast(cd)?, self.student_backbone.autocast(cd)?))
+        };
+        let (teacher_backbone, student_backbone) = match &cast_backbones {
+            Some((t, s)) => (t, s),
+            None => (&self.teacher_backbone, &self.student_backbone),
+        };
+
         // Teacher targets, no graph.
-        let t_feats = self.teacher_backbone.forward_features(global, None)?;
+        let t_feats = teacher_backbone.forward_features(global, None)?;
         let t_cls = t_feats.cls.detach();
         let t_swapped = Tensor::cat(&[t_cls.narrow(0, b, b)?, t_cls.narrow(0, 0, b)?], 0)?;
         let d = self.vit_config.embed_dim;
@@ -318,9 +342,9 @@ impl SslTrainer {
 
         // Student: masked globals, then locals, one head pass over CLS and masked patches.
         let mut dp_rng = StdRng::seed_from_u64(step_seed(self.config.train.seed, it));
-        let s_glob = self.student_backbone.forward_features_train(global, Some(&mask_tensor), &mut dp_rng)?;
+        let s_glob = student_backbone.forward_features_train(global, Some(&mask_tensor), &mut dp_rng)?;
         let s_loc = match local {
-            Some(l) if n_local > 0 => Some(self.student_backbone.forward_features_train(l, None, &mut dp_rng)?),
+            Some(l) if n_local > 0 => Some(student_backbone.forward_features_train(l, None, &mut dp_rng)?),
             _ => None,
         };
         let s_masked = s_glob.patches.reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;

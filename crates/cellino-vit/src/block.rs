@@ -82,7 +82,8 @@ impl DropPath<'_> {
         for i in sample(self.rng, b, keep) {
             scale[i] = b as f32 / keep as f32;
         }
-        let scale = Tensor::from_vec(scale, (b, 1, 1), branch.device())?;
+        // Drawn in f32, applied in the branch's dtype (bf16 under mixed precision).
+        let scale = Tensor::from_vec(scale, (b, 1, 1), branch.device())?.to_dtype(branch.dtype())?;
         Ok(branch.broadcast_mul(&scale)?)
     }
 }
@@ -107,6 +108,8 @@ impl Block {
 
 /// `x + γ ⊙ branch` with LayerScale, `x + branch` without.
 fn residual(x: &Tensor, branch: &Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
+    // An autocast branch (bf16) joins the residual stream in the stream's dtype.
+    let branch = &branch.to_dtype(x.dtype())?;
     Ok(match gamma {
         Some(g) => cellino_kernels::scaled_residual(x, branch, g)?,
         None => (x + branch)?,

@@ -15,8 +15,11 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// The input is cast to the weight's dtype (autocast: bf16 weights take an f32 residual
+    /// stream); the result keeps the weight's dtype.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(cellino_kernels::linear(x, &self.weight, self.bias.as_ref())?)
+        let x = x.to_dtype(self.weight.dtype())?;
+        Ok(cellino_kernels::linear(&x, &self.weight, self.bias.as_ref())?)
     }
 }
 

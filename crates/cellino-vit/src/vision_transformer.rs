@@ -132,6 +132,42 @@ impl DinoVisionTransformer {
         self.cls_token.device()
     }
 
+    /// The same backbone with the weights of every matrix product (patch embedding, qkv, proj,
+    /// MLP) cast to `dtype`, as `torch.autocast` runs a model: those products, attention and the
+    /// MLP activation compute in `dtype`, while LayerNorm, LayerScale, the position embedding and
+    /// the residual stream stay in the source dtype. (A bf16 residual stream would round away
+    /// branches scaled by LayerScale's 1e-5 init.) The casts are graph ops, so gradients flow
+    /// back, in the source dtype, to `Var`-backed weights. The position resamplers are shared.
+    pub fn autocast(&self, dtype: DType) -> Result<Self> {
+        let linear = |l: &Linear| -> Result<Linear> {
+            let cast = |t: &Tensor| t.to_dtype(dtype);
+            Ok(Linear { weight: cast(&l.weight)?, bias: l.bias.as_ref().map(cast).transpose()? })
+        };
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                Ok(Block {
+                    attn: Attention { qkv: linear(&b.attn.qkv)?, proj: linear(&b.attn.proj)?, ..b.attn.clone() },
+                    ffn: Ffn { kind: b.ffn.kind, up: linear(&b.ffn.up)?, down: linear(&b.ffn.down)? },
+                    ..b.clone()
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let resizers = self.pos_resizers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(Self {
+            config: self.config.clone(),
+            patch_proj: linear(&self.patch_proj)?,
+            cls_token: self.cls_token.clone(),
+            pos_embed: self.pos_embed.clone(),
+            register_tokens: self.register_tokens.clone(),
+            mask_token: self.mask_token.clone(),
+            blocks,
+            norm: self.norm.clone(),
+            pos_resizers: Mutex::new(resizers),
+        })
+    }
+
     /// All backbone tensors under their DINOv2 names (flat `blocks.<i>.*` layout).
     pub fn state_dict(&self) -> Result<BTreeMap<String, Tensor>> {
         let c = &self.config;
@@ -245,7 +281,9 @@ impl DinoVisionTransformer {
             .permute((0, 2, 4, 1, 3, 5))?
             .contiguous()?
             .reshape((b * h0 * w0, c * p * p))?;
-        let mut tokens = self.patch_proj.forward(&patches)?.reshape((b, h0 * w0, d))?;
+        // Back to the token dtype when the product ran autocast (a no-op otherwise).
+        let mut tokens =
+            self.patch_proj.forward(&patches)?.to_dtype(self.cls_token.dtype())?.reshape((b, h0 * w0, d))?;
         if let Some(masks) = masks {
             if masks.dims() != [b, h0 * w0] {
                 return Err(VitError::input("mask", format!("shape {:?}, expected [{b}, {}]", masks.dims(), h0 * w0)));
