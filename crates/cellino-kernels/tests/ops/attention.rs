@@ -36,16 +36,19 @@ fn composite(t: &[Tensor]) -> Tensor {
     weighted_sum(&attention_composite(&t[0], &t[1], &t[2], scale(t)).unwrap(), 5)
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, case) in CASES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
-            let t = qkv(*case, dtype, i as u64);
-            let (a, b) = (
-                attention(&t[0], &t[1], &t[2], scale(&t)).unwrap(),
-                attention_composite(&t[0], &t[1], &t[2], scale(&t)).unwrap(),
-            );
-            assert_close(&a, &b, tol, &format!("attention {case:?} {dtype:?}"));
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, case) in CASES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+                check_forward(
+                    dev,
+                    &qkv(*case, dtype, i as u64),
+                    |t| attention(&t[0], &t[1], &t[2], scale(t)).unwrap(),
+                    |t| attention_composite(&t[0], &t[1], &t[2], scale(t)).unwrap(),
+                    tol,
+                    &format!("attention {case:?} {dtype:?}"),
+                );
+            }
         }
     }
 }
@@ -72,17 +75,19 @@ fn heads_cut_from_a_packed_qkv_are_read_in_place() {
     assert_close(&g_fused[0], &g_composite[0], 1e-4, "packed qkv gradient");
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, case) in CASES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
-            assert_grads_match(
-                &qkv(*case, dtype, i as u64),
-                fused,
-                composite,
-                tol,
-                &format!("attention {case:?} {dtype:?}"),
-            );
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, case) in CASES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
+                check_grads(
+                    dev,
+                    &qkv(*case, dtype, i as u64),
+                    fused,
+                    composite,
+                    tol,
+                    &format!("attention {case:?} {dtype:?}"),
+                );
+            }
         }
     }
 }

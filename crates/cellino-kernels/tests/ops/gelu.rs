@@ -13,18 +13,21 @@ fn composite(t: &[Tensor]) -> Tensor {
     weighted_sum(&gelu_erf_composite(&t[0]).unwrap(), 3)
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        // f32: the erf approximation PyTorch uses is within 1.5e-7 of libm's, times |x|/2 ≤ 3.
-        for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
-            let x = uniform(&mut rng(i as u64), shape, 6.0, dtype);
-            assert_close(
-                &gelu_erf(&x).unwrap(),
-                &gelu_erf_composite(&x).unwrap(),
-                tol,
-                &format!("gelu {shape:?} {dtype:?}"),
-            );
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            // f32: the erf approximation PyTorch uses is within 1.5e-7 of libm's, times |x|/2 ≤ 3.
+            for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
+                let x = uniform(&mut rng(i as u64), shape, 6.0, dtype);
+                check_forward(
+                    dev,
+                    &[x],
+                    |t| gelu_erf(&t[0]).unwrap(),
+                    |t| gelu_erf_composite(&t[0]).unwrap(),
+                    tol,
+                    &format!("gelu {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }
@@ -38,14 +41,15 @@ fn extreme_inputs() {
     assert_eq!(y[4], f32::INFINITY);
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        // candle's own gelu_erf backward uses 0.398942 for 1/√(2π) (relative error 7e-7), so the
-        // composite is the looser reference here; the finite differences below are the exact one.
-        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 2e-6)] {
-            let x = uniform(&mut rng(i as u64), shape, 6.0, dtype);
-            assert_grads_match(&[x], fused, composite, tol, &format!("gelu {shape:?} {dtype:?}"));
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            // candle's own gelu_erf backward uses 0.398942 for 1/√(2π) (relative error 7e-7), so the
+            // composite is the looser reference here; the finite differences below are the exact one.
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 2e-6)] {
+                let x = uniform(&mut rng(i as u64), shape, 6.0, dtype);
+                check_grads(dev, &[x], fused, composite, tol, &format!("gelu {shape:?} {dtype:?}"));
+            }
         }
     }
 }

@@ -33,29 +33,33 @@ fn input(shape: &[usize], dtype: DType, seed: u64, small: Option<f64>, zero: boo
     Tensor::from_vec(v, shape, x.device()).unwrap().to_dtype(dtype).unwrap()
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
-            let x = input(shape, dtype, i as u64, Some(1e-8), true);
-            assert_close(
-                &l2_normalize(&x, EPS).unwrap(),
-                &l2_normalize_composite(&x, EPS).unwrap(),
-                tol,
-                &format!("l2 {shape:?} {dtype:?}"),
-            );
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
+                let x = input(shape, dtype, i as u64, Some(1e-8), true);
+                check_forward(
+                    dev,
+                    &[x],
+                    |t| l2_normalize(&t[0], EPS).unwrap(),
+                    |t| l2_normalize_composite(&t[0], EPS).unwrap(),
+                    tol,
+                    &format!("l2 {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
-            // No zero row: the composite's sqrt has an infinite derivative there (NaN gradient),
-            // where torch and the fused op give g / eps (checked in torch_fixtures).
-            let x = input(shape, dtype, i as u64, Some(1e-8), false);
-            assert_grads_match(&[x], fused, composite, tol, &format!("l2 {shape:?} {dtype:?}"));
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
+                // No zero row: the composite's sqrt has an infinite derivative there (NaN gradient),
+                // where torch and the fused op give g / eps (checked in torch_fixtures).
+                let x = input(shape, dtype, i as u64, Some(1e-8), false);
+                check_grads(dev, &[x], fused, composite, tol, &format!("l2 {shape:?} {dtype:?}"));
+            }
         }
     }
 }

@@ -25,31 +25,36 @@ fn composite(t: &[Tensor]) -> Tensor {
     weighted_sum(&layer_norm_composite(&t[0], &t[1], &t[2], EPS).unwrap(), 1)
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
-            let t = inputs(shape, dtype, i as u64);
-            let (a, b) = (
-                layer_norm(&t[0], &t[1], &t[2], EPS).unwrap(),
-                layer_norm_composite(&t[0], &t[1], &t[2], EPS).unwrap(),
-            );
-            assert_close(&a, &b, tol, &format!("layer_norm {shape:?} {dtype:?}"));
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+                check_forward(
+                    dev,
+                    &inputs(shape, dtype, i as u64),
+                    |t| layer_norm(&t[0], &t[1], &t[2], EPS).unwrap(),
+                    |t| layer_norm_composite(&t[0], &t[1], &t[2], EPS).unwrap(),
+                    tol,
+                    &format!("layer_norm {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
-            assert_grads_match(
-                &inputs(shape, dtype, i as u64),
-                fused,
-                composite,
-                tol,
-                &format!("layer_norm {shape:?} {dtype:?}"),
-            );
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
+                check_grads(
+                    dev,
+                    &inputs(shape, dtype, i as u64),
+                    fused,
+                    composite,
+                    tol,
+                    &format!("layer_norm {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }

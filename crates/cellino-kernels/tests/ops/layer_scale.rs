@@ -19,31 +19,36 @@ fn composite(t: &[Tensor]) -> Tensor {
     weighted_sum(&scaled_residual_composite(&t[0], &t[1], &t[2]).unwrap(), 8)
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
-            let t = inputs(shape, dtype, i as u64);
-            let (a, b) = (
-                scaled_residual(&t[0], &t[1], &t[2]).unwrap(),
-                scaled_residual_composite(&t[0], &t[1], &t[2]).unwrap(),
-            );
-            assert_close(&a, &b, tol, &format!("scaled_residual {shape:?} {dtype:?}"));
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
+                check_forward(
+                    dev,
+                    &inputs(shape, dtype, i as u64),
+                    |t| scaled_residual(&t[0], &t[1], &t[2]).unwrap(),
+                    |t| scaled_residual_composite(&t[0], &t[1], &t[2]).unwrap(),
+                    tol,
+                    &format!("scaled_residual {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
-            assert_grads_match(
-                &inputs(shape, dtype, i as u64),
-                fused,
-                composite,
-                tol,
-                &format!("scaled_residual {shape:?} {dtype:?}"),
-            );
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+                check_grads(
+                    dev,
+                    &inputs(shape, dtype, i as u64),
+                    fused,
+                    composite,
+                    tol,
+                    &format!("scaled_residual {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }

@@ -24,16 +24,28 @@ fn composite(t: &[Tensor]) -> Tensor {
     weighted_sum(&linear_composite(&t[0], &t[1], Some(&t[2])).unwrap(), 4)
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, (x, out)) in CASES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
-            let t = inputs(x, *out, dtype, i as u64);
-            let (a, b) =
-                (linear(&t[0], &t[1], Some(&t[2])).unwrap(), linear_composite(&t[0], &t[1], Some(&t[2])).unwrap());
-            assert_close(&a, &b, tol, &format!("linear {x:?}→{out} {dtype:?}"));
-            let (a, b) = (linear(&t[0], &t[1], None).unwrap(), linear_composite(&t[0], &t[1], None).unwrap());
-            assert_close(&a, &b, tol, &format!("linear without bias {x:?}→{out} {dtype:?}"));
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, (x, out)) in CASES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+                let t = inputs(x, *out, dtype, i as u64);
+                check_forward(
+                    dev,
+                    &t,
+                    |t| linear(&t[0], &t[1], Some(&t[2])).unwrap(),
+                    |t| linear_composite(&t[0], &t[1], Some(&t[2])).unwrap(),
+                    tol,
+                    &format!("linear {x:?}→{out} {dtype:?}"),
+                );
+                check_forward(
+                    dev,
+                    &t,
+                    |t| linear(&t[0], &t[1], None).unwrap(),
+                    |t| linear_composite(&t[0], &t[1], None).unwrap(),
+                    tol,
+                    &format!("linear without bias {x:?}→{out} {dtype:?}"),
+                );
+            }
         }
     }
 }
@@ -49,17 +61,19 @@ fn strided_inputs_are_read_in_place() {
     assert_close(&linear(&x, &w, Some(&b)).unwrap(), &expected, 1e-5, "strided linear");
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, (x, out)) in CASES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
-            assert_grads_match(
-                &inputs(x, *out, dtype, i as u64),
-                fused,
-                composite,
-                tol,
-                &format!("linear {x:?}→{out} {dtype:?}"),
-            );
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, (x, out)) in CASES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
+                check_grads(
+                    dev,
+                    &inputs(x, *out, dtype, i as u64),
+                    fused,
+                    composite,
+                    tol,
+                    &format!("linear {x:?}→{out} {dtype:?}"),
+                );
+            }
         }
     }
 }

@@ -8,6 +8,14 @@
 //!   candle's own gelu_erf backward rounds 1/√(2π) to 0.398942);
 //! - gradients vs central differences (f64, step 1e-6): 1e-6 + 1e-5 · |numeric| per position;
 //! - PyTorch fixtures (torch_fixtures.rs): f64 1e-10 (gradients 1e-9), f32 1e-5 (gradients 1e-4).
+//!
+//! The fused-vs-composite parity tests are `test_device!` tests (`<name>::cpu`, and `<name>::cuda`
+//! with the `cuda` feature): on a GPU they compare the device result with the CPU result at the
+//! per-dtype thresholds of `common::device_tolerance`.
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
 
 mod attention;
 mod bad_input;
@@ -59,7 +67,7 @@ pub fn assert_close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
 
 /// A scalar loss that weights every output element differently, so that no gradient cancels.
 pub fn weighted_sum(y: &Tensor, seed: u64) -> Tensor {
-    let w = uniform(&mut rng(seed), y.dims(), 1.0, y.dtype());
+    let w = uniform(&mut rng(seed), y.dims(), 1.0, y.dtype()).to_device(y.device()).unwrap();
     (y * w).unwrap().sum_all().unwrap()
 }
 
@@ -87,6 +95,59 @@ pub fn assert_grads_match(
     let (a, b) = (grads(inputs, fused), grads(inputs, composite));
     for (i, (a, b)) in a.iter().zip(&b).enumerate() {
         assert_close(a, b, tol, &format!("{what}: gradient of input {i}"));
+    }
+}
+
+/// The inputs on the GPU of `on` (unchanged on the CPU).
+fn on_device(on: &common::On, inputs: &[Tensor]) -> Vec<Tensor> {
+    match on {
+        common::On::Cpu => inputs.to_vec(),
+        common::On::Gpu(d) => inputs.iter().map(|t| t.to_device(d).unwrap()).collect(),
+    }
+}
+
+/// Forward parity on `on`: on the CPU `fused` against `composite` at `tol`; on a GPU `fused` there
+/// against `fused` on the CPU at the device threshold of the dtype.
+#[track_caller]
+pub fn check_forward(
+    on: &common::On,
+    inputs: &[Tensor],
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    composite: impl Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+    what: &str,
+) {
+    match on {
+        common::On::Cpu => assert_close(&fused(inputs), &composite(inputs), tol, what),
+        common::On::Gpu(_) => {
+            let got = fused(&on_device(on, inputs)).to_device(&Device::Cpu).unwrap();
+            let (tol, _) = common::device_tolerance(inputs[0].dtype());
+            assert_close(&got, &fused(inputs), tol, &format!("{what} on the GPU vs the CPU"));
+        }
+    }
+}
+
+/// Gradient parity on `on`: on the CPU [`assert_grads_match`] at `tol`; on a GPU the gradients of
+/// `fused` there against those on the CPU at the device threshold of the dtype.
+#[track_caller]
+pub fn check_grads(
+    on: &common::On,
+    inputs: &[Tensor],
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    composite: impl Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+    what: &str,
+) {
+    match on {
+        common::On::Cpu => assert_grads_match(inputs, fused, composite, tol, what),
+        common::On::Gpu(_) => {
+            let (_, tol) = common::device_tolerance(inputs[0].dtype());
+            let (a, b) = (grads(&on_device(on, inputs), &fused), grads(inputs, &fused));
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                let a = a.to_device(&Device::Cpu).unwrap();
+                assert_close(&a, b, tol, &format!("{what} on the GPU vs the CPU: gradient of input {i}"));
+            }
+        }
     }
 }
 

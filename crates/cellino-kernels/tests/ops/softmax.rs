@@ -13,13 +13,20 @@ fn composite(t: &[Tensor]) -> Tensor {
     weighted_sum(&softmax_last_dim_composite(&t[0]).unwrap(), 2)
 }
 
-#[test]
-fn forward_matches_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
-            let x = uniform(&mut rng(i as u64), shape, 8.0, dtype);
-            let (a, b) = (softmax_last_dim(&x).unwrap(), softmax_last_dim_composite(&x).unwrap());
-            assert_close(&a, &b, tol, &format!("softmax {shape:?} {dtype:?}"));
+test_device! {
+    fn forward_matches_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-6), (DType::F64, 1e-14)] {
+                let x = uniform(&mut rng(i as u64), shape, 8.0, dtype);
+                check_forward(
+                    dev,
+                    &[x],
+                    |t| softmax_last_dim(&t[0]).unwrap(),
+                    |t| softmax_last_dim_composite(&t[0]).unwrap(),
+                    tol,
+                    &format!("softmax {shape:?} {dtype:?}"),
+                );
+            }
         }
     }
 }
@@ -33,12 +40,13 @@ fn large_logits_do_not_overflow() {
     assert_eq!(y[1], [0.0, 0.0, 1.0]);
 }
 
-#[test]
-fn gradients_match_composite() {
-    for (i, shape) in SHAPES.iter().enumerate() {
-        for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
-            let x = uniform(&mut rng(i as u64), shape, 3.0, dtype);
-            assert_grads_match(&[x], fused, composite, tol, &format!("softmax {shape:?} {dtype:?}"));
+test_device! {
+    fn gradients_match_composite(dev) {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
+                let x = uniform(&mut rng(i as u64), shape, 3.0, dtype);
+                check_grads(dev, &[x], fused, composite, tol, &format!("softmax {shape:?} {dtype:?}"));
+            }
         }
     }
 }
