@@ -39,7 +39,14 @@ pub fn cuda_build(root: &Path, args: &[String]) -> Result<(), String> {
     let cuda_home = dest.join("nvidia/cu13");
     let env = environment(&cuda_home, &compute_cap)?;
     if print_only {
-        print_by_hand(&env, &profile);
+        // stdout is only `export` lines, so `eval "$(cargo xtask cuda-build --print-env)"` works;
+        // the explanation goes to stderr.
+        for (k, v) in &env {
+            let v = if k == "PATH" { format!("\"{}/bin:$PATH\"", cuda_home.display()) } else { format!("'{v}'") };
+            println!("export {k}={v}");
+        }
+        eprintln!("(the environment for `--features cuda` builds; by hand:)");
+        print_by_hand(&env, &profile, true);
         return Ok(());
     }
     if !cuda_home.join("bin/nvcc").exists() {
@@ -61,11 +68,11 @@ pub fn cuda_build(root: &Path, args: &[String]) -> Result<(), String> {
     let binary = format!("target/cuda/{}/cellino", if profile == "dev" { "debug" } else { &profile });
     let size = std::fs::metadata(root.join(&binary)).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
     println!("built {binary} ({size:.1} MiB, sm_{compute_cap})");
-    print_by_hand(&env, &profile);
+    print_by_hand(&env, &profile, false);
     Ok(())
 }
 
-fn environment(cuda_home: &Path, compute_cap: &str) -> Result<Vec<(String, String)>, String> {
+pub fn environment(cuda_home: &Path, compute_cap: &str) -> Result<Vec<(String, String)>, String> {
     let path = std::env::var("PATH").unwrap_or_default();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     Ok(vec![
@@ -168,16 +175,21 @@ fn build_stub_driver(root: &Path, cuda_home: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn print_by_hand(env: &[(String, String)], profile: &str) {
-    println!("\nBy hand (after `cargo xtask cuda-build` installed .cuda/ once):");
+fn print_by_hand(env: &[(String, String)], profile: &str, to_stderr: bool) {
+    let mut text = String::from("\nBy hand (after `cargo xtask cuda-build` installed .cuda/ once):\n");
     for (k, v) in env {
         // PATH is shown relative to the caller's own PATH.
         let v = if k == "PATH" { format!("{}/bin:$PATH", env[0].1) } else { v.clone() };
-        println!("  export {k}={v}");
+        let _ = writeln!(text, "  export {k}={v}");
     }
-    println!("  cargo build --profile {profile} -p cellino-cli --features cuda --target-dir target/cuda");
-    println!("To run it here (no GPU; Device::new_cuda fails cleanly):");
-    println!("  export LD_LIBRARY_PATH={0}/lib/stubs:{0}/lib", env[0].1);
-    println!("On a GPU machine, use its driver's libcuda and its PyTorch's CUDA libraries instead:");
-    println!("  carry the binary and scripts/, then run scripts/gpu-check.sh (see scripts/README.md).");
+    let _ = writeln!(text, "  cargo build --profile {profile} -p cellino-cli --features cuda --target-dir target/cuda");
+    let _ = writeln!(text, "To run it here (no GPU; Device::new_cuda fails cleanly):");
+    let _ = writeln!(text, "  export LD_LIBRARY_PATH={0}/lib/stubs:{0}/lib", env[0].1);
+    let _ = writeln!(text, "On a GPU machine, use its driver's libcuda and its PyTorch's CUDA libraries instead:");
+    let _ = writeln!(text, "  carry the binary and scripts/, then run scripts/gpu-check.sh (see scripts/README.md).");
+    if to_stderr {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
 }
