@@ -9,12 +9,15 @@
 //! * `cellino train`: self-supervised pretraining from a dinov2-schema config with `key.sub=value`
 //!   overrides; metrics.jsonl, checkpoints with exact `--resume`, and the exported teacher.
 //! * `cellino convert`, `cellino inspect`: checkpoints and images.
+//! * `cellino crop`: single-cell crops around the cells of an instance mask or a centroid CSV →
+//!   one multi-page TIFF per cell + `manifest.csv` (for `cellino embed --input`).
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 1; nothing is
 //! written under an output name unless the command succeeded.
 
 mod atomic_write;
 mod convert;
+mod crop;
 mod embed;
 mod eval;
 mod inspect;
@@ -50,14 +53,16 @@ enum Command {
     Train(train::TrainArgs),
     /// Convert a checkpoint to plain DINOv2 safetensors, or to the teacher_checkpoint key layout.
     Convert(convert::ConvertArgs),
-    /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
     /// The main job: synthetic cells -> short Bag-of-Channels pretraining -> embeddings -> probe vs random weights.
     Quickstart(quickstart::QuickstartArgs),
     /// Op parity, a short training run and throughput on a device (cpu or cuda), in one table.
     Selftest(selftest::SelftestArgs),
     /// Write the synthetic multi-channel cell dataset (images + manifest.csv).
     Synth(synth::SynthArgs),
+    /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
     Inspect(inspect::InspectArgs),
+    /// Cut single-cell crops around the cells of an instance mask or a centroid CSV (TIFFs + manifest.csv).
+    Crop(crop::CropArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Synth(args) => synth::run(&args),
+        Command::Crop(args) => crop::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Selftest(args) => selftest::run(&args),
     };

@@ -112,6 +112,30 @@ pub enum DataError {
         source: Box<DataError>,
     },
 
+    /// A cell centre that is NaN or infinite. `line` is the CSV line (0 when not from a file).
+    #[error("{}:{line}: cell {label}: non-finite centroid (y {y}, x {x})", path.display())]
+    NonFiniteCentroid { path: PathBuf, line: u64, label: u32, y: f64, x: f64 },
+
+    /// A cell centre whose nearest pixel is outside the image it is cropped from.
+    #[error(
+        "{}: cell {label}: centroid (y {y}, x {x}) outside the {height} × {width} image",
+        path.display()
+    )]
+    CentroidOutsideImage { path: PathBuf, label: u32, y: f64, x: f64, height: usize, width: usize },
+
+    /// Two cells with the same label (crop files and manifest rows are named by label). `line` is
+    /// the CSV line of the second one (0 when not from a file).
+    #[error("{}:{line}: duplicate cell label {label}", path.display())]
+    DuplicateCell { path: PathBuf, line: u64, label: u32 },
+
+    /// A label image (instance mask) with a pixel that is not a label.
+    #[error("{}: invalid label image: pixel (y {y}, x {x}) is {value}, expected {expected}", path.display())]
+    InvalidMask { path: PathBuf, y: usize, x: usize, value: f64, expected: &'static str },
+
+    /// A crop larger than the image under a border policy that needs it to fit (`shift`).
+    #[error("{}: crop size {size} does not fit in the {height} × {width} image (border policy shift)", path.display())]
+    CropTooLarge { path: PathBuf, size: usize, height: usize, width: usize },
+
     /// A candle error while building a tensor.
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),
@@ -135,7 +159,12 @@ impl DataError {
             | Self::Csv { path, .. }
             | Self::UnknownLabel { path, .. }
             | Self::UnknownChannel { path, .. }
-            | Self::NonFinite { path, .. } => path,
+            | Self::NonFinite { path, .. }
+            | Self::NonFiniteCentroid { path, .. }
+            | Self::CentroidOutsideImage { path, .. }
+            | Self::DuplicateCell { path, .. }
+            | Self::InvalidMask { path, .. }
+            | Self::CropTooLarge { path, .. } => path,
             Self::Sample { source, .. } => source.path(),
             Self::DatasetSpec { .. } | Self::Tensor(_) => Path::new(""),
         }

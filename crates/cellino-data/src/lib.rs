@@ -74,6 +74,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Single-cell crops** ([`crop`]): centres from an instance mask ([`LabelImage`],
+//! [`regions_from_mask`]: centroid, area and box as scikit-image's `regionprops`) or a centroid CSV
+//! ([`centers_from_csv`]), square crops with the nearest pixel at index `(size / 2, size / 2)` and
+//! pad / skip / shift at borders ([`crop_cells`], [`BorderPolicy`]), optionally with the other cells
+//! masked out, written as multi-page TIFFs plus a manifest ([`write_crops`]).
+//!
 //! Malformed input (truncated files, wrong magic, zero-sized images, bad CSV rows, unknown labels
 //! or channels, NaN/Inf in float images, bad options) gives a [`DataError`], never a panic.
 //!
@@ -163,6 +169,7 @@ mod boc;
 mod chammi;
 mod channels;
 mod convert;
+pub mod crop;
 mod csv_table;
 mod dataset;
 mod error;
@@ -192,6 +199,11 @@ pub use adapter::{AdapterReport, ChannelAdapter, ChannelSlot, Fill, SlotSource};
 pub use boc::BagOfChannels;
 pub use chammi::{ChammiMetadata, ChammiSplit, ChammiSubset, chammi_loo_groups};
 pub use channels::{ChannelId, ChannelRef, resolve_channel};
+pub use crop::{
+    BorderPolicy, CROP_MANIFEST_COLUMNS, CellCenter, CellCrop, CellCrops, CellRegion, CentroidCsv, CropFormat,
+    CropOptions, LabelImage, SkippedCell, centers_from_csv, centers_from_mask, crop_cells, regions_from_mask,
+    write_crops,
+};
 pub use dataset::{ChannelMap, Dataset, ImageSource, Record, Sample, SampleSource};
 pub use error::{BoxedSource, DataError, ImageError};
 pub use folder::{FolderOptions, IMAGE_EXTENSIONS};
