@@ -35,6 +35,20 @@ pub(crate) struct Taps {
     pub weight: Vec<f32>,
 }
 
+/// How a crop reads its source values: `v / divisor` (skipped when the divisor is 1), then
+/// `· factor`, exactly as if the whole image had been divided and rescaled first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ReadScale {
+    pub divisor: f32,
+    pub factor: Option<f32>,
+}
+
+impl ReadScale {
+    fn is_identity(&self) -> bool {
+        self.divisor == 1.0 && self.factor.is_none()
+    }
+}
+
 const A: f32 = -0.75;
 
 fn cubic1(x: f32) -> f32 {
@@ -46,6 +60,18 @@ fn cubic2(x: f32) -> f32 {
 }
 
 impl Taps {
+    /// The same taps for the outputs in reverse order: resizing with them gives the mirrored
+    /// output, each value computed exactly as before (a flip folded into the resize).
+    pub fn reversed(&self) -> Self {
+        let mut index = Vec::with_capacity(self.index.len());
+        let mut weight = Vec::with_capacity(self.weight.len());
+        for (i, w) in self.index.chunks_exact(self.n).rev().zip(self.weight.chunks_exact(self.n).rev()) {
+            index.extend_from_slice(i);
+            weight.extend_from_slice(w);
+        }
+        Self { n: self.n, index, weight }
+    }
+
     pub fn new(input: usize, output: usize, interp: Interpolation) -> Self {
         // torch `area_pixel_compute_scale` (align_corners = false, size given): in / out in f32.
         let scale = input as f32 / output as f32;
@@ -90,8 +116,8 @@ impl Taps {
 }
 
 /// Resizes the `h × w` region at (`top`, `left`) of a plane of row length `stride` to
-/// `out_h × out_w`, appending to `out`. The caller guarantees the region is inside the plane and
-/// that no size is zero.
+/// `out_h × out_w`, appending to `out`, reading values through `read`. The caller guarantees the
+/// region is inside the plane and that no size is zero.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn resize_region(
     plane: &[f32],
@@ -100,33 +126,44 @@ pub(crate) fn resize_region(
     out_size: (usize, usize),
     rows: &Taps,
     cols: &Taps,
-    scratch: &mut Vec<f32>,
+    read: ReadScale,
+    scratch: &mut Scratch,
     out: &mut Vec<f32>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA (checked just above). `mul_add` is correctly rounded with or
-        // without it, so this only changes speed, not results.
-        unsafe { resize_region_fma(plane, stride, region, out_size, rows, cols, scratch, out) };
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above). `mul_add` is correctly rounded
+        // with or without them, so this only changes speed, not results.
+        unsafe { resize_region_avx2(plane, stride, region, out_size, rows, cols, read, scratch, out) };
         return;
     }
-    resize_region_generic(plane, stride, region, out_size, rows, cols, scratch, out);
+    resize_region_generic(plane, stride, region, out_size, rows, cols, read, scratch, out);
+}
+
+/// Reusable buffers of [`resize_region`]: the width-resized rows, one scaled source row, and
+/// which region rows the height taps read.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    rows: Vec<f32>,
+    line: Vec<f32>,
+    used: Vec<bool>,
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
+#[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-fn resize_region_fma(
+fn resize_region_avx2(
     plane: &[f32],
     stride: usize,
     region: (usize, usize, usize, usize),
     out_size: (usize, usize),
     rows: &Taps,
     cols: &Taps,
-    scratch: &mut Vec<f32>,
+    read: ReadScale,
+    scratch: &mut Scratch,
     out: &mut Vec<f32>,
 ) {
-    resize_region_generic(plane, stride, region, out_size, rows, cols, scratch, out);
+    resize_region_generic(plane, stride, region, out_size, rows, cols, read, scratch, out);
 }
 
 /// One output value from `n` taps: `o = v₁w₁; o = fma(v₀, w₀, o); o = fma(vₖ, wₖ, o)`.
@@ -149,17 +186,38 @@ fn resize_region_generic(
     (out_h, out_w): (usize, usize),
     rows: &Taps,
     cols: &Taps,
-    scratch: &mut Vec<f32>,
+    read: ReadScale,
+    Scratch { rows: scratch, line, used }: &mut Scratch,
     out: &mut Vec<f32>,
 ) {
-    // Along the width for every region row, then along the height (torch's nesting).
+    // Along the width for every region row the height taps read (a strong downscale skips
+    // some), then along the height (torch's nesting).
+    used.clear();
+    used.resize(h, false);
+    rows.index.iter().for_each(|&i| used[i] = true);
     scratch.clear();
-    scratch.reserve(h * out_w);
-    for y in 0..h {
-        let row = &plane[(top + y) * stride + left..(top + y) * stride + left + w];
-        for x in 0..out_w {
-            let span = x * cols.n..(x + 1) * cols.n;
-            scratch.push(taps_sum(|i| row[i], &cols.index[span.clone()], &cols.weight[span]));
+    scratch.resize(h * out_w, 0.0);
+    for (y, resized) in scratch.chunks_exact_mut(out_w).enumerate().filter(|(y, _)| used[*y]) {
+        let mut row = &plane[(top + y) * stride + left..(top + y) * stride + left + w];
+        if !read.is_identity() {
+            // One short row buffer instead of a copy of the whole region: same values, in cache.
+            line.clear();
+            line.extend(row.iter().map(|&v| if read.divisor == 1.0 { v } else { v / read.divisor }));
+            if let Some(f) = read.factor {
+                line.iter_mut().for_each(|v| *v *= f);
+            }
+            row = line;
+        }
+        let taps = resized.iter_mut().zip(cols.index.chunks_exact(cols.n).zip(cols.weight.chunks_exact(cols.n)));
+        if cols.n == 2 {
+            // The bilinear case written out: the generic loop's bookkeeping costs more than the math.
+            for (o, (i, wt)) in taps {
+                *o = row[i[0]].mul_add(wt[0], row[i[1]] * wt[1]);
+            }
+        } else {
+            for (o, (i, wt)) in taps {
+                *o = taps_sum(|k| row[k], i, wt);
+            }
         }
     }
     for y in 0..out_h {
@@ -213,9 +271,20 @@ pub fn resize_crop(
     let rows = Taps::new(h, out_h, interp);
     let cols = Taps::new(w, out_w, interp);
     let mut data = Vec::with_capacity(image.channels * out_h * out_w);
-    let mut scratch = Vec::new();
+    let mut scratch = Scratch::default();
+    let read = ReadScale { divisor: 1.0, factor: None };
     for plane in image.channel_planes() {
-        resize_region(plane, image.width, (top, left, h, w), (out_h, out_w), &rows, &cols, &mut scratch, &mut data);
+        resize_region(
+            plane,
+            image.width,
+            (top, left, h, w),
+            (out_h, out_w),
+            &rows,
+            &cols,
+            read,
+            &mut scratch,
+            &mut data,
+        );
     }
     let mut out = MultiChannelImage::new(data, image.channels, out_h, out_w, image.sample_type)?;
     out.channel_names = image.channel_names.clone();
