@@ -5,8 +5,8 @@
 //! * **Dataset** (`--input` a manifest CSV, a folder or a dinov2 dataset string such as
 //!   `CHAMMI_HPA:split=TRAIN:root=/data/chammi`): `cellino_eval::extract_features` over the
 //!   dataset, then `write_embeddings`: `emb.npy` (float32 `(N, D)`, manifest order), `emb.csv`
-//!   (one row per feature row: source path, manifest line, metadata columns, label) and
-//!   `emb.json` (checkpoint hash, architecture, channels, transform, feature layout).
+//!   and `emb.parquet` (one row per feature row: source path, manifest line, metadata columns,
+//!   label) and `emb.json` (checkpoint hash, architecture, channels, transform, feature layout).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,8 @@ pub struct EmbedArgs {
     /// Preprocessing applied to the input (raw batch mode).
     #[arg(long, value_enum, default_value = "none")]
     preprocess: Preprocess,
-    /// Output .npy (float32); written atomically. Dataset mode also writes <stem>.csv and <stem>.json next to it.
+    /// Output .npy (float32); written atomically. Dataset mode also writes <stem>.csv, <stem>.parquet and
+    /// <stem>.json next to it.
     #[arg(long)]
     output: PathBuf,
     /// Which tokens to output (raw batch mode; dataset mode uses --n-last-blocks / --avgpool).
@@ -112,8 +113,8 @@ Modes:
   --input <dataset>    a manifest CSV, an image folder or a dinov2 dataset string: feature extraction as in
                        the Cell-DINO protocol (CLS of the last --n-last-blocks blocks [+ --avgpool], Bag of
                        Channels in channel order, optional --l2-normalize), rows in dataset order. Writes
-                       emb.npy (float32 (N, D)), emb.csv (row_index, source_path, manifest_line, metadata
-                       columns, label, label_name) and emb.json (checkpoint SHA-256, architecture, channel
+                       emb.npy (float32 (N, D)), emb.csv and emb.parquet (row_index, source_path,
+                       manifest_line, metadata columns, label, label_name) and emb.json (checkpoint SHA-256, architecture, channel
                        names, transform, feature layout), all atomically. Progress goes to stderr.
 
 CHAMMI: to embed every split of a subset into one file for `cellino eval chammi`, give its
@@ -262,7 +263,7 @@ fn progress_bar(total: usize) -> ProgressBar {
     bar
 }
 
-/// The dataset mode: extract features and write emb.npy / emb.csv / emb.json.
+/// The dataset mode: extract features and write emb.npy / emb.csv / emb.parquet / emb.json.
 fn run_dataset(args: &EmbedArgs, arch: Option<Arch>) -> Result<(), EmbedError> {
     if !matches!(args.features, Features::Cls) {
         return Err(EmbedError::Usage(
@@ -272,7 +273,7 @@ fn run_dataset(args: &EmbedArgs, arch: Option<Arch>) -> Result<(), EmbedError> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("npy") {
         return Err(EmbedError::Output {
             path: args.output.clone(),
-            reason: "must end in .npy (the .csv and .json are written next to it)".into(),
+            reason: "must end in .npy (the .csv, .parquet and .json are written next to it)".into(),
         });
     }
     let dataset = open_input(args)?;
@@ -303,11 +304,12 @@ fn run_dataset(args: &EmbedArgs, arch: Option<Arch>) -> Result<(), EmbedError> {
     let source = ModelSource { checkpoint: Some(&args.model), arch };
     let sidecar = write_embeddings(&args.output, &extracted, model.config(), source)?;
     eprintln!(
-        "wrote {} (float32 [{}, {}]) with {} and {}",
+        "wrote {} (float32 [{}, {}]) with {}, {} and {}",
         args.output.display(),
         sidecar.n_rows,
         sidecar.dim,
         sidecar.metadata_file,
+        sidecar.metadata_parquet_file.as_deref().unwrap_or_default(),
         args.output.with_extension("json").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     );
     Ok(())

@@ -2,7 +2,7 @@
 //! the work happens in the library crates.
 //!
 //! * `cellino embed`: a raw float32 `(B, C, H, W)` `.npy` batch → features (`.npy`), or a dataset
-//!   (manifest CSV, folder, dinov2 dataset string) → `emb.npy` + `emb.csv` + `emb.json`.
+//!   (manifest CSV, folder, dinov2 dataset string) → `emb.npy` + `emb.csv` + `emb.parquet` + `emb.json`.
 //! * `cellino eval linear|knn|chammi`: the linear-probe grid, kNN / exact 1-NN, and the CHAMMI
 //!   tasks on embedding files; one result JSON (`macro_f1` and `accuracy` at `.test`, `.k.<k>`,
 //!   `.tasks.<task>`), written atomically.
@@ -45,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Embed a raw float32 (B, C, H, W) .npy batch, or a dataset (manifest, folder, dataset string) into
-    /// emb.npy + emb.csv + emb.json, with a DINOv2 / Cell-DINO backbone.
+    /// emb.npy + emb.csv + emb.parquet + emb.json, with a DINOv2 / Cell-DINO backbone.
     Embed(embed::EmbedArgs),
     /// Evaluate embeddings: linear probe, kNN / 1-NN, CHAMMI tasks; one result JSON.
     Eval(eval::EvalArgs),

@@ -282,7 +282,10 @@ fn embed_manifest_of_pngs() {
     let csv = std::fs::read_to_string(root.join("emb/emb.csv")).unwrap();
     assert_eq!(csv.lines().count(), 6);
     assert!(csv.lines().next().unwrap().contains("well"));
+    let parquet = std::fs::read(root.join("emb/emb.parquet")).unwrap();
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"), "emb.parquet is not a Parquet file");
     let sidecar = read_json(&root.join("emb/emb.json"));
+    assert_eq!(sidecar["metadata_parquet_file"], "emb.parquet");
     assert_eq!(sidecar["n_rows"], 5);
     assert!(sidecar["model"]["checkpoint"]["sha256"].is_string(), "{}", sidecar["model"]);
 

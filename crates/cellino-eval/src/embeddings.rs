@@ -1,5 +1,6 @@
-//! Embedding files: `emb.npy` (float32 `(N, D)`), `emb.csv` (one row per feature row) and
-//! `emb.json` ([`EmbeddingSidecar`]), written atomically and read back.
+//! Embedding files: `emb.npy` (float32 `(N, D)`), the metadata table (one row per feature row)
+//! as `emb.csv` and `emb.parquet`, and `emb.json` ([`EmbeddingSidecar`]), written atomically and
+//! read back.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use crate::data::{FeatureMatrix, Split, Targets, Task};
 use crate::error::{EvalError, Result};
 use crate::extract::Extracted;
 use crate::npy::{npy_f32_bytes, read_npy_f32};
+use crate::parquet_table::table_parquet;
 use crate::sidecar::{CheckpointInfo, EmbeddingSidecar, LabelInfo, ModelInfo, SIDECAR_FORMAT_VERSION, TransformInfo};
 
 /// The fixed leading columns of the metadata table.
@@ -25,11 +27,13 @@ pub const LABEL_COLUMNS: [&str; 2] = ["label", "label_name"];
 pub struct EmbeddingPaths {
     pub features: PathBuf,
     pub metadata: PathBuf,
+    /// The same table as `metadata`, in Parquet.
+    pub metadata_parquet: PathBuf,
     pub sidecar: PathBuf,
 }
 
 impl EmbeddingPaths {
-    /// `x.npy` → `x.npy`, `x.csv`, `x.json`.
+    /// `x.npy` → `x.npy`, `x.csv`, `x.parquet`, `x.json`.
     ///
     /// # Errors
     /// [`EvalError::InvalidConfig`] when `features` does not end in `.npy`.
@@ -44,6 +48,7 @@ impl EmbeddingPaths {
         Ok(Self {
             features: features.to_path_buf(),
             metadata: features.with_extension("csv"),
+            metadata_parquet: features.with_extension("parquet"),
             sidecar: features.with_extension("json"),
         })
     }
@@ -57,8 +62,8 @@ pub struct ModelSource<'a> {
     pub arch: Option<Arch>,
 }
 
-/// Writes `extracted` as `paths.features` (`.npy`), `.csv` and `.json`, all atomically:
-/// nothing appears under those names until the three are complete. Returns the sidecar.
+/// Writes `extracted` as `paths.features` (`.npy`), `.csv`, `.parquet` and `.json`, all
+/// atomically: nothing appears under those names until the four are complete. Returns the sidecar.
 ///
 /// # Errors
 /// An unreadable checkpoint, a path not ending in `.npy`, a failed write.
@@ -77,6 +82,7 @@ pub fn write_embeddings(
         written_by: format!("cellino-eval {}", env!("CARGO_PKG_VERSION")),
         features_file: file_name(&paths.features),
         metadata_file: file_name(&paths.metadata),
+        metadata_parquet_file: Some(file_name(&paths.metadata_parquet)),
         n_rows: extracted.n_rows,
         dim: extracted.layout.dim,
         dtype: "float32".into(),
@@ -90,11 +96,18 @@ pub fn write_embeddings(
         metadata_columns: extracted.metadata_columns.clone(),
     };
     let npy = npy_f32_bytes(&extracted.features, extracted.n_rows, extracted.layout.dim);
-    let csv = metadata_csv(extracted, &sidecar.labels)?;
+    let (header, rows) = metadata_table(extracted, &sidecar.labels);
+    let csv = table_csv(&header, &rows)?;
+    let parquet = table_parquet(&header, &rows)?;
     let mut json = serde_json::to_vec_pretty(&sidecar).map_err(|e| EvalError::io(&paths.sidecar, e))?;
     json.push(b'\n');
     // The features last: their presence means the set is complete.
-    write_all_atomic(&[(paths.metadata, csv), (paths.sidecar, json), (paths.features, npy)])?;
+    write_all_atomic(&[
+        (paths.metadata, csv),
+        (paths.metadata_parquet, parquet),
+        (paths.sidecar, json),
+        (paths.features, npy),
+    ])?;
     Ok(sidecar)
 }
 
@@ -135,22 +148,32 @@ fn label_cells(target: &Target, labels: &LabelInfo) -> (String, String) {
     }
 }
 
-fn metadata_csv(x: &Extracted, labels: &LabelInfo) -> Result<Vec<u8>> {
-    let err = |e: csv::Error| EvalError::Io { path: "metadata table".into(), message: e.to_string() };
-    let mut w = csv::Writer::from_writer(Vec::new());
+/// The metadata table: header and one row of cells per feature row.
+fn metadata_table<'a>(x: &'a Extracted, labels: &LabelInfo) -> (Vec<&'a str>, Vec<Vec<String>>) {
     let header: Vec<&str> = LEADING_COLUMNS
         .iter()
         .copied()
         .chain(x.metadata_columns.iter().map(String::as_str))
         .chain(LABEL_COLUMNS)
         .collect();
-    w.write_record(&header).map_err(err)?;
-    for i in 0..x.n_rows {
-        let (label, name) = x.targets.get(i).map_or_else(Default::default, |t| label_cells(t, labels));
-        let mut row = vec![i.to_string(), x.sources[i].clone(), x.lines[i].to_string()];
-        row.extend(x.metadata[i].iter().cloned());
-        row.extend([label, name]);
-        w.write_record(&row).map_err(err)?;
+    let rows = (0..x.n_rows)
+        .map(|i| {
+            let (label, name) = x.targets.get(i).map_or_else(Default::default, |t| label_cells(t, labels));
+            let mut row = vec![i.to_string(), x.sources[i].clone(), x.lines[i].to_string()];
+            row.extend(x.metadata[i].iter().cloned());
+            row.extend([label, name]);
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+fn table_csv(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
+    let err = |e: csv::Error| EvalError::Io { path: "metadata table".into(), message: e.to_string() };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).map_err(err)?;
+    for row in rows {
+        w.write_record(row).map_err(err)?;
     }
     w.into_inner().map_err(|e| EvalError::Io { path: "metadata table".into(), message: e.to_string() })
 }

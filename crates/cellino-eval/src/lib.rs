@@ -27,18 +27,20 @@
 //! column range of every block × channel [`Segment`]). An optional callback receives
 //! [`Progress`] after every batch; the library prints nothing.
 //!
-//! [`write_embeddings`] writes, atomically (temporary files renamed only when all three are
+//! [`write_embeddings`] writes, atomically (temporary files renamed only when all four are
 //! complete, the `.npy` last):
 //!
 //! * `emb.npy`: float32 `(N, D)`, C order, row `i` = record `i`;
 //! * `emb.csv`: `row_index, source_path, manifest_line`, the dataset's metadata columns,
 //!   `label` (class index; `;`-joined indices for multi-label) and `label_name`;
+//! * `emb.parquet`: the same table for pandas / polars (`pd.read_parquet`): `row_index` and
+//!   `manifest_line` INT64, the other columns UTF-8 strings;
 //! * `emb.json` ([`EmbeddingSidecar`]): checkpoint path, SHA-256 and size, architecture and
 //!   full [`VitConfig`](cellino_vit::VitConfig), dataset and manifest, channel names, transform
 //!   (resize, crop size, divisor), the [`FeatureLayout`] (so per-channel BoC blocks are
 //!   recoverable), label names and metadata columns.
 //!
-//! [`read_embeddings`] reads the three back into an [`EmbeddingSet`] (features, labels,
+//! [`read_embeddings`] reads the `.npy`, `.csv` and `.json` back into an [`EmbeddingSet`] (features, labels,
 //! metadata), checking that they agree.
 //!
 //! ```no_run
@@ -213,6 +215,7 @@ mod linear;
 mod metrics;
 mod npy;
 mod numeric;
+mod parquet_table;
 mod report;
 mod sidecar;
 mod sweep;

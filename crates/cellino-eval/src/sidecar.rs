@@ -119,6 +119,9 @@ pub struct EmbeddingSidecar {
     /// File names (same folder) of the features and the metadata table.
     pub features_file: String,
     pub metadata_file: String,
+    /// The metadata table in Parquet (absent in sidecars written before it existed).
+    #[serde(default)]
+    pub metadata_parquet_file: Option<String>,
     pub n_rows: usize,
     pub dim: usize,
     pub dtype: String,
