@@ -18,6 +18,8 @@ pub enum Layout {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cellino convert teacher_checkpoint.pth backbone.safetensors\n  \
+cellino convert backbone.safetensors teacher.safetensors --layout teacher --block-chunks 4")]
 pub struct ConvertArgs {
     /// Input checkpoint (.safetensors, *.safetensors.index.json, .pth).
     input: PathBuf,

@@ -107,6 +107,11 @@ pub struct EmbedArgs {
 }
 
 const EMBED_HELP: &str = "\
+Examples:
+  cellino embed --model teacher_checkpoint.pth --arch vit_large --bag-of-channels \\
+      --input cells/manifest.csv --output emb.npy
+  cellino embed --model model.safetensors --arch vit_small --input batch.npy --preprocess none --output cls.npy
+
 Modes:
   --input x.npy        raw batch: float32 (B, C, H, W) in, features out (--features cls|patch|avgpool|reg);
                        writes only --output.

@@ -18,6 +18,8 @@ use crate::atomic_write::write_atomically;
 use crate::labels::{Encoded, Features, RawLabels, encode, read_features, read_labels};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  cellino eval knn --train-features train.npy --train-labels train.csv \\\n      \
+--test-features test.npy --test-labels test.csv --out knn.json\n\nEach subcommand's --help has its own example.")]
 pub struct EvalArgs {
     #[command(subcommand)]
     command: EvalCommand,
@@ -76,6 +78,13 @@ struct LinearArgs {
 }
 
 const LINEAR_HELP: &str = "\
+Example:
+  cellino eval linear --train-features train.npy --train-labels train.csv \\
+      --test-features test.npy --test-labels test.csv --task multiclass --out linear.json
+
+Defaults (16 learning rates x 3 weight decays, 30 epochs x 145 iterations, batch 64) are listed in
+configs/eval/linear.yaml.
+
 Result JSON: the cellino-eval LinearProbeReport (`test` and `validation` with accuracy and macro_f1,
 the chosen `best_classifier`, `selection` saying where it was chosen, the whole `grid`), plus `inputs`.
 
@@ -117,6 +126,12 @@ struct KnnArgs {
 }
 
 const KNN_HELP: &str = "\
+Example:
+  cellino eval knn --train-features train.npy --train-labels train.csv \\
+      --test-features test.npy --test-labels test.csv --k 1,20 --out knn.json
+
+Defaults (k 1,20, temperature 0.07, cosine) are listed in configs/eval/knn.yaml.
+
 Metrics:
   cosine  dinov2 weighted kNN: L2-normalised features, top-k cosine neighbours, votes weighted by
           softmax(sim / T), several k at once (k = 1 is the cosine 1-NN).
@@ -184,6 +199,9 @@ struct ChammiArgs {
 }
 
 const CHAMMI_HELP: &str = "\
+Example:
+  cellino eval chammi --features hpa.npy --meta /data/chammi/HPA/enriched_meta.csv --subset HPA --out chammi.json
+
 How the splits are derived: the embedding rows are matched to the --meta rows of the subset (those
 whose file_path starts with WTC's `Allen/`, `HPA/` or `CP/`) by path: an embedding row's source_path
 (emb.csv) must end with the row's file_path. Rows of the embedding that match no meta row are ignored
@@ -736,6 +754,10 @@ struct SweepArgs {
 }
 
 const SWEEP_HELP: &str = "\
+Example:
+  cellino eval sweep --train-features train.npy --train-labels train.csv \\
+      --test-features test.npy --test-labels test.csv --subsets \"DNA,ER;DNA\" --out sweep.json
+
 Bag-of-Channels rows are per-channel column blocks (emb.json `layout`); the features of a channel
 subset are its blocks in column order, i.e. what the model gives on only those channels. Every
 subset is fitted on train and scored on test with the same classifier.

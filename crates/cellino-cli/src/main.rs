@@ -8,7 +8,8 @@
 //!   `.tasks.<task>`), written atomically.
 //! * `cellino train`: self-supervised pretraining from a dinov2-schema config with `key.sub=value`
 //!   overrides; metrics.jsonl, checkpoints with exact `--resume`, and the exported teacher.
-//! * `cellino convert`, `cellino inspect`: checkpoints and images.
+//! * `cellino convert`, `cellino inspect`: checkpoints and images; `inspect` also summarises a
+//!   dataset (rows, channel sets, label counts, unreadable files).
 //! * `cellino crop`: single-cell crops around the cells of an instance mask or a centroid CSV →
 //!   one multi-page TIFF per cell + `manifest.csv` (for `cellino embed --input`).
 //!
@@ -35,7 +36,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cellino",
     version,
-    about = "Self-supervised learning for multi-channel microscopy (Cell-DINO, Bag of Channels)"
+    about = "Self-supervised learning for multi-channel microscopy (Cell-DINO, Bag of Channels)",
+    after_help = "Examples:\n  cellino quickstart --out quickstart --seed 0\n  \
+cellino synth --out cells && cellino inspect cells/manifest.csv\n  \
+cellino embed --model teacher_checkpoint.pth --arch vit_large --bag-of-channels --input cells/manifest.csv \
+--output emb.npy\n\nEvery command's --help has its own example."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,7 +64,8 @@ enum Command {
     Selftest(selftest::SelftestArgs),
     /// Write the synthetic multi-channel cell dataset (images + manifest.csv).
     Synth(synth::SynthArgs),
-    /// Describe an image (shape, dtype, channels with min/max/mean) or a checkpoint (layout, architecture).
+    /// Describe an image (shape, dtype, channel statistics), a checkpoint (layout, architecture) or a dataset
+    /// (rows, channel sets, label counts, unreadable files).
     Inspect(inspect::InspectArgs),
     /// Cut single-cell crops around the cells of an instance mask or a centroid CSV (TIFFs + manifest.csv).
     Crop(crop::CropArgs),

@@ -4,7 +4,7 @@
 //!    6 localisation classes, train/test split in the manifest) under `DIR/data`;
 //! 2. pretrains a small Bag-of-Channels ViT (`student.in_chans 1`, every channel of every train
 //!    image is a sample) with `cellino_ssl` (DINO + iBOT + KoLeo) from
-//!    `configs/train/quickstart_boc.yaml` (compiled in), for a wall-clock budget: a few timed
+//!    `configs/quickstart.yaml` (compiled in), for a wall-clock budget: a few timed
 //!    steps size the schedule (`OFFICIAL_EPOCH_LENGTH`) to the budget, and the loop also stops when
 //!    the budget is spent; checkpoint and teacher export at the end;
 //! 3. embeds the train and test splits with the trained teacher and with the same architecture
@@ -37,8 +37,8 @@ use serde_json::json;
 use crate::atomic_write::write_atomically;
 
 /// The training recipe, compiled into the binary so that the quickstart needs no files.
-const CONFIG_YAML: &str = include_str!("../../../configs/train/quickstart_boc.yaml");
-const CONFIG_NAME: &str = "configs/train/quickstart_boc.yaml";
+const CONFIG_YAML: &str = include_str!("../../../configs/quickstart.yaml");
+const CONFIG_NAME: &str = "configs/quickstart.yaml";
 
 const QUICKSTART_HELP: &str = "\
 Example:

@@ -7,6 +7,8 @@ use cellino_data::{SampleType, SynthConfig, write_synthetic_dataset};
 use clap::Args;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  cellino synth --out cells --channels 4 --classes 6 --images 600 --size 64\n  \
+cellino inspect cells/manifest.csv")]
 pub struct SynthArgs {
     /// Output folder (created); receives the images and manifest.csv (path, label, cell_line, split).
     #[arg(long)]

@@ -105,3 +105,77 @@ fn synth_writes_a_dataset_that_inspect_reads() {
     let bad = cellino(&["synth", "--out", out.to_str().unwrap(), "--channels", "9"]);
     assert!(!bad.status.success());
 }
+
+/// A synthetic dataset of `images` 5-channel crops (OME-TIFF with channel names, 3 classes) under `dir/synth`; its manifest.
+fn synth_manifest(dir: &std::path::Path, images: &str) -> PathBuf {
+    let out = dir.join("synth");
+    let run =
+        cellino(&["synth", "--out", out.to_str().unwrap(), "--images", images, "--channels", "5", "--classes", "3"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    out.join("manifest.csv")
+}
+
+#[test]
+fn inspect_a_manifest_lists_channels_labels_and_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = synth_manifest(dir.path(), "9");
+    // One more row whose file does not exist: listed as unreadable, the report still succeeds.
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    let rest = text.lines().nth(1).unwrap().split_once(',').unwrap().1.to_owned();
+    text.push_str(&format!("images/missing.tif,{rest}\n"));
+    std::fs::write(&manifest, text).unwrap();
+
+    let run = cellino(&["inspect", manifest.to_str().unwrap(), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((v["kind"].as_str(), v["rows"].as_u64(), v["scanned"].as_u64()), (Some("dataset"), Some(10), Some(10)));
+    assert_eq!(
+        v["channel_sets"],
+        serde_json::json!([{"channels": 5, "names": ["nucleus", "microtubules", "er", "protein", "actin"], "rows": 9}])
+    );
+    let labels = v["labels"].as_object().unwrap();
+    assert_eq!(labels.len(), 3);
+    assert_eq!(labels.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 10);
+    let bad = v["unreadable"].as_array().unwrap();
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0]["path"].as_str().unwrap().ends_with("missing.tif"), "{bad:?}");
+    assert_eq!(bad[0]["line"], 11);
+    assert!(bad[0]["error"].as_str().unwrap().contains("cannot read file"), "{bad:?}");
+
+    // Text, first rows only.
+    let run = cellino(&["inspect", manifest.to_str().unwrap(), "--max-rows", "4"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(out.contains("rows: 10 (images of the first 4 read)"), "{out}");
+    assert!(out.contains("5 channels [nucleus, microtubules, er, protein, actin]: 4 rows"), "{out}");
+    assert!(out.contains("unreadable: 0"), "{out}");
+}
+
+#[test]
+fn inspect_a_folder_and_missing_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = synth_manifest(dir.path(), "5");
+    let images = manifest.parent().unwrap().join("images");
+    let run = cellino(&["inspect", images.to_str().unwrap(), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((v["rows"].as_u64(), v["channel_sets"][0]["rows"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(v["labels"], serde_json::json!({}));
+    assert_eq!(v["unreadable"], serde_json::json!([]));
+
+    for missing in ["no/such/manifest.csv", "no/such/image.tif", "HPAFoV:split=TRAIN:root=/no/such/root"] {
+        let path = dir.path().join(missing);
+        let arg = if missing.contains(':') { missing.to_string() } else { path.to_str().unwrap().to_string() };
+        let run = cellino(&["inspect", &arg]);
+        assert_eq!(run.status.code(), Some(1), "{missing}");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(run.stdout.is_empty());
+    }
+    let first =
+        std::fs::read_to_string(&manifest).unwrap().lines().nth(1).unwrap().split(',').next().unwrap().to_owned();
+    let image = manifest.parent().unwrap().join(first);
+    let run = cellino(&["inspect", image.to_str().unwrap(), "--max-rows", "2"]);
+    assert_eq!(run.status.code(), Some(1));
+}

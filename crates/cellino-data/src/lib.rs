@@ -190,6 +190,7 @@ mod read;
 mod rng;
 mod sample_type;
 mod spec;
+mod summary;
 pub mod synth;
 mod target;
 mod tiff_reader;
@@ -222,6 +223,7 @@ pub use read::{read_channel_files, read_image, read_image_bytes};
 pub use rng::{RngStream, keyed_rng};
 pub use sample_type::SampleType;
 pub use spec::{DatasetKind, DatasetSpec, OpenedDataset, open_dataset};
+pub use summary::{ChannelSet, DatasetSummary, UnreadableRow};
 pub use synth::{
     SYNTH_CELL_LINES, SYNTH_CHANNELS, SYNTH_CLASSES, SynthCell, SynthConfig, SynthFormat, SynthSplit, generate_cell,
     generate_cells, write_synthetic_dataset,
