@@ -14,6 +14,7 @@
 //! 5. prints a table and writes `report.md`, `metrics.json`, `train_metrics.jsonl`, the
 //!    checkpoint, the embeddings and PNG plots (loss curve, PCA of the test embeddings).
 
+mod font;
 mod plot;
 
 use std::io::{IsTerminal, Write};
@@ -330,10 +331,12 @@ fn write_text(path: &Path, text: &str) -> Result<(), String> {
     write_atomically(path, |p| std::fs::write(p, text)).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn pca_plot(path: &Path, e: &Extracted) -> Result<(), String> {
+fn pca_plot(path: &Path, e: &Extracted, model: &str) -> Result<(), String> {
     let classes = class_targets(e)?;
     let points = plot::pca_2d(&e.features, e.n_rows, e.layout.dim);
-    plot::scatter(path, &points, &classes, 560, 480)
+    let title = format!("PCA of test embeddings ({model})");
+    let labels = plot::Labels { title: &title, x: "PC 1", y: "PC 2" };
+    plot::scatter(path, &points, &classes, e.labels.names(), &labels, 640, 480)
 }
 
 fn loss_plot(path: &Path, history: &[StepMetrics]) -> Result<(), String> {
@@ -349,9 +352,10 @@ fn loss_plot(path: &Path, history: &[StepMetrics]) -> Result<(), String> {
     plot::line_chart(
         path,
         &[
-            plot::Series { points: &raw, colour: [190, 190, 190] },
-            plot::Series { points: &ema, colour: [31, 119, 180] },
+            plot::Series { points: &raw, colour: [190, 190, 190], name: "loss" },
+            plot::Series { points: &ema, colour: [31, 119, 180], name: "moving average" },
         ],
+        &plot::Labels { title: "Pretraining loss", x: "iteration", y: "total loss (DINO + iBOT + KoLeo)" },
         640,
         400,
     )
@@ -450,8 +454,8 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
         }
     }
     loss_plot(&out.join("loss.png"), &trained.history)?;
-    pca_plot(&out.join("pca_test_ssl.png"), &ssl.test)?;
-    pca_plot(&out.join("pca_test_random_init.png"), &rnd.test)?;
+    pca_plot(&out.join("pca_test_ssl.png"), &ssl.test, "SSL teacher")?;
+    pca_plot(&out.join("pca_test_random_init.png"), &rnd.test, "random init")?;
 
     let total_seconds = start.elapsed().as_secs_f64();
     let images_seen = trained.trainer.iteration as usize * config.train.batch_size_per_gpu;

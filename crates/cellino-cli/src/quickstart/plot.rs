@@ -1,10 +1,12 @@
 //! Small PNG plots drawn with the `image` crate: a line chart (training loss) and a scatter plot
-//! (PCA of embeddings), with axes and light grid lines. There is no text: the report names the
-//! axes, ranges and colours.
+//! (PCA of embeddings), with a title, axis names, the data's extreme values at the axis ticks, light
+//! grid lines and a legend, in the built-in bitmap font ([`super::font`]).
 
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
+
+use super::font::{draw_text, draw_text_up, text_height, text_width};
 
 const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 const AXIS: Rgb<u8> = Rgb([40, 40, 40]);
@@ -24,7 +26,21 @@ pub const PALETTE: [[u8; 3]; 10] = [
     [23, 190, 207],
 ];
 
-/// The plotting area of a `width × height` canvas with a margin, and the data ranges it shows.
+/// The text of a plot.
+pub struct Labels<'a> {
+    pub title: &'a str,
+    pub x: &'a str,
+    pub y: &'a str,
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line,
+    Dot,
+}
+
+/// The plotting area of a `width × height` canvas with margins for the text, and the data ranges it shows.
 struct Frame {
     img: RgbImage,
     left: f64,
@@ -35,24 +51,69 @@ struct Frame {
     y: (f64, f64),
 }
 
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.filter(|v| v.is_finite()) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if !lo.is_finite() {
-        return (0.0, 1.0);
-    }
+/// The smallest and largest finite value, if any.
+fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+/// The axis range: the data extent with 5 % padding so no point sits on the frame.
+fn padded(extent: Option<(f64, f64)>) -> (f64, f64) {
+    let Some((lo, hi)) = extent else { return (0.0, 1.0) };
     let pad = ((hi - lo) * 0.05).max(1e-9);
     (lo - pad, hi + pad)
 }
 
+/// A short tick label: about 3 significant digits, exponent notation for very large or small values.
+fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let decimals = if a >= 100.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
+const PAD: f64 = 6.0;
+
 impl Frame {
-    fn new(width: u32, height: u32, x: (f64, f64), y: (f64, f64)) -> Self {
-        let img = RgbImage::from_pixel(width, height, WHITE);
-        let m = 40.0;
-        let mut f = Self { img, left: m, right: width as f64 - m / 2.0, top: m / 2.0, bottom: height as f64 - m, x, y };
+    /// A canvas with the title, the axis names and a right-hand panel `legend_width` wide; the
+    /// ticks are labelled with the data extents `xe` and `ye`.
+    fn new(
+        width: u32,
+        height: u32,
+        xe: Option<(f64, f64)>,
+        ye: Option<(f64, f64)>,
+        labels: &Labels<'_>,
+        legend_width: u32,
+    ) -> Self {
+        let mut img = RgbImage::from_pixel(width, height, WHITE);
+        let title_scale = if text_width(labels.title, 2) + 20 <= width { 2 } else { 1 };
+        let th = text_height(title_scale) as f64;
+        let tw = text_width(labels.title, title_scale) as f64;
+        draw_text(&mut img, ((width as f64 - tw) / 2.0).max(2.0) as i64, PAD as i64, labels.title, AXIS, title_scale);
+
+        let y_ticks: Vec<String> = ye.map_or(vec![], |(lo, hi)| vec![tick_label(lo), tick_label(hi)]);
+        let tick_w = y_ticks.iter().map(|t| text_width(t, 1)).max().unwrap_or(0) as f64;
+        let line = text_height(1) as f64;
+        let left = PAD + line + PAD + tick_w + PAD + 5.0;
+        let (top, bottom) = (PAD + th + 2.0 * PAD, height as f64 - (5.0 + PAD + line + PAD + line + PAD));
+        let right = width as f64 - PAD - legend_width as f64;
+        let mut f = Self { img, left, right, top, bottom, x: padded(xe), y: padded(ye) };
         for i in 1..5 {
             let t = i as f64 / 5.0;
             let gx = f.left + t * (f.right - f.left);
@@ -61,6 +122,7 @@ impl Frame {
             f.line((f.left, gy), (f.right, gy), GRID);
         }
         // Zero lines where zero is in range.
+        let (x, y) = (f.x, f.y);
         if x.0 < 0.0 && x.1 > 0.0 {
             let (zx, _) = f.to_px(0.0, y.0);
             f.line((zx, f.top), (zx, f.bottom), Rgb([170, 170, 170]));
@@ -71,14 +133,56 @@ impl Frame {
         }
         f.line((f.left, f.top), (f.left, f.bottom), AXIS);
         f.line((f.left, f.bottom), (f.right, f.bottom), AXIS);
-        for i in 0..=5 {
-            let t = i as f64 / 5.0;
-            let gx = f.left + t * (f.right - f.left);
-            let gy = f.top + t * (f.bottom - f.top);
-            f.line((gx, f.bottom), (gx, f.bottom + 5.0), AXIS);
-            f.line((f.left - 5.0, gy), (f.left, gy), AXIS);
+
+        // Ticks at the data's smallest and largest value, labelled with them.
+        for v in xe.map_or(vec![], |(lo, hi)| if lo == hi { vec![lo] } else { vec![lo, hi] }) {
+            let (px, _) = f.to_px(v, y.0);
+            f.line((px, f.bottom), (px, f.bottom + 5.0), AXIS);
+            let label = tick_label(v);
+            let w = text_width(&label, 1) as f64;
+            let lx = (px - w / 2.0).clamp(0.0, (width as f64 - w).max(0.0));
+            draw_text(&mut f.img, lx as i64, (f.bottom + 5.0 + PAD) as i64, &label, AXIS, 1);
         }
+        for v in ye.map_or(vec![], |(lo, hi)| if lo == hi { vec![lo] } else { vec![lo, hi] }) {
+            let (_, py) = f.to_px(x.0, v);
+            f.line((f.left - 5.0, py), (f.left, py), AXIS);
+            let label = tick_label(v);
+            let w = text_width(&label, 1) as f64;
+            draw_text(
+                &mut f.img,
+                (f.left - 5.0 - PAD / 2.0 - w) as i64,
+                (py - line / 2.0).round() as i64,
+                &label,
+                AXIS,
+                1,
+            );
+        }
+        // Axis names: x centred under the tick labels, y turned, centred along the axis.
+        let xw = text_width(labels.x, 1) as f64;
+        let xn = ((f.left + f.right - xw) / 2.0).max(0.0);
+        draw_text(&mut f.img, xn as i64, (f.bottom + 5.0 + PAD + line + PAD) as i64, labels.x, AXIS, 1);
+        let yw = text_width(labels.y, 1) as f64;
+        let yn = ((f.top + f.bottom + yw) / 2.0).min(height as f64 - 1.0);
+        draw_text_up(&mut f.img, PAD as i64, yn as i64, labels.y, AXIS, 1);
         f
+    }
+
+    /// The legend in the right-hand panel: a mark in each colour and its name, one per line.
+    fn legend(&mut self, entries: &[([u8; 3], &str)], mark: Mark) {
+        let x = self.right + 2.0 * PAD;
+        let step = text_height(1) as f64 + 5.0;
+        for (i, (colour, name)) in entries.iter().enumerate() {
+            let y = self.top + i as f64 * step;
+            let mid = y + text_height(1) as f64 / 2.0;
+            match mark {
+                Mark::Line => self.thick_line((x, mid - 0.5), (x + 10.0, mid - 0.5), Rgb(*colour)),
+                Mark::Dot => {
+                    self.dot((x + 5.0, mid), 3.5, AXIS);
+                    self.dot((x + 5.0, mid), 2.6, Rgb(*colour));
+                }
+            }
+            draw_text(&mut self.img, (x + 16.0) as i64, y as i64, name, AXIS, 1);
+        }
     }
 
     fn to_px(&self, x: f64, y: f64) -> (f64, f64) {
@@ -122,17 +226,30 @@ impl Frame {
     }
 }
 
-/// One series of a line chart: points `(x, y)` and a colour.
+/// Width of the legend panel for these names (mark, gap, text, margin).
+fn legend_width<'a>(names: impl Iterator<Item = &'a str>) -> u32 {
+    names.map(|n| text_width(n, 1)).max().map_or(0, |w| w + 16 + 2 * PAD as u32)
+}
+
+/// One series of a line chart: points `(x, y)`, a colour and its legend name.
 pub struct Series<'a> {
     pub points: &'a [(f64, f64)],
     pub colour: [u8; 3],
+    pub name: &'a str,
 }
 
 /// Line chart of several series on common axes (ranges from the data), saved as PNG.
-pub fn line_chart(path: &Path, series: &[Series<'_>], width: u32, height: u32) -> Result<(), String> {
+pub fn line_chart(
+    path: &Path,
+    series: &[Series<'_>],
+    labels: &Labels<'_>,
+    width: u32,
+    height: u32,
+) -> Result<(), String> {
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let mut f = Frame::new(width, height, range(xs), range(ys));
+    let legend = legend_width(series.iter().map(|s| s.name));
+    let mut f = Frame::new(width, height, extent(xs), extent(ys), labels, legend);
     for s in series {
         let c = Rgb(s.colour);
         let pts: Vec<(f64, f64)> =
@@ -144,17 +261,36 @@ pub fn line_chart(path: &Path, series: &[Series<'_>], width: u32, height: u32) -
             f.thick_line(w[0], w[1], c);
         }
     }
+    let entries: Vec<([u8; 3], &str)> = series.iter().map(|s| (s.colour, s.name)).collect();
+    f.legend(&entries, Mark::Line);
     save(&f.img, path)
 }
 
-/// Scatter plot of points `(x, y)` coloured by class (`PALETTE[class % 10]`), saved as PNG.
-pub fn scatter(path: &Path, points: &[(f64, f64)], classes: &[usize], width: u32, height: u32) -> Result<(), String> {
-    let mut f = Frame::new(width, height, range(points.iter().map(|p| p.0)), range(points.iter().map(|p| p.1)));
+/// Scatter plot of points `(x, y)` coloured by class (`PALETTE[class % 10]`) with a legend of the
+/// `class_names` (classes without a name are called `class <k>`), saved as PNG.
+pub fn scatter(
+    path: &Path,
+    points: &[(f64, f64)],
+    classes: &[usize],
+    class_names: &[String],
+    labels: &Labels<'_>,
+    width: u32,
+    height: u32,
+) -> Result<(), String> {
+    let n_classes = classes.iter().map(|k| k + 1).max().unwrap_or(0).max(class_names.len());
+    let names: Vec<String> =
+        (0..n_classes).map(|k| class_names.get(k).cloned().unwrap_or_else(|| format!("class {k}"))).collect();
+    let legend = legend_width(names.iter().map(String::as_str));
+    let (xe, ye) = (extent(points.iter().map(|p| p.0)), extent(points.iter().map(|p| p.1)));
+    let mut f = Frame::new(width, height, xe, ye, labels, legend);
     for (p, &k) in points.iter().zip(classes) {
         let px = f.to_px(p.0, p.1);
         f.dot(px, 3.5, AXIS);
         f.dot(px, 2.6, Rgb(PALETTE[k % PALETTE.len()]));
     }
+    let entries: Vec<([u8; 3], &str)> =
+        names.iter().enumerate().map(|(k, n)| (PALETTE[k % PALETTE.len()], n.as_str())).collect();
+    f.legend(&entries, Mark::Dot);
     save(&f.img, path)
 }
 
@@ -213,4 +349,62 @@ pub fn pca_2d(x: &[f32], n: usize, dim: usize) -> Vec<(f64, f64)> {
         units.push(v);
     }
     (0..n).map(|i| (coords[0][i], coords[1][i])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dark(p: &Rgb<u8>) -> bool {
+        *p == AXIS
+    }
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick_label(3.0), "3");
+        assert_eq!(tick_label(10.53), "10.5");
+        assert_eq!(tick_label(-0.25), "-0.25");
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(1234.4), "1234");
+        assert_eq!(tick_label(2.5e-5), "2.5e-5");
+    }
+
+    #[test]
+    fn plots_have_title_axis_names_ticks_and_legend() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels { title: "PCA of test embeddings", x: "PC 1", y: "PC 2" };
+        let points = [(0.0, 0.0), (1.0, 2.0), (-1.5, 0.5), (0.5, -1.0)];
+        let names: Vec<String> = ["nucleoplasm", "cytosol"].map(String::from).to_vec();
+        let path = dir.path().join("pca.png");
+        scatter(&path, &points, &[0, 1, 0, 2], &names, &labels, 400, 300).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (400, 300));
+        // Title: dark pixels in the top band, centred.
+        let title_w = text_width(labels.title, 2);
+        let title_x = (400 - title_w) / 2;
+        let in_title = (0..20).flat_map(|y| (0..400).map(move |x| (x, y))).filter(|&(x, y)| dark(img.get_pixel(x, y)));
+        let xs: Vec<u32> = in_title.map(|p| p.0).collect();
+        assert!(!xs.is_empty());
+        assert!(xs.iter().all(|&x| x >= title_x && x < title_x + title_w), "{xs:?}");
+        // Legend: a dot of each class colour (class 2 has no name: "class 2") right of the plot area.
+        let legend_x = 400 - legend_width(["nucleoplasm", "cytosol", "class 2"].into_iter());
+        for colour in &PALETTE[..3] {
+            assert!(img.enumerate_pixels().any(|(x, y, p)| x >= legend_x && y < 100 && p.0 == *colour), "{colour:?}");
+        }
+        // Axis name of y: turned text in the leftmost columns.
+        assert!((0..300).any(|y| (0..14).any(|x| dark(img.get_pixel(x, y)))));
+
+        let path = dir.path().join("loss.png");
+        let loss = [(1.0, 10.5), (2.0, 9.0), (3.0, 8.25)];
+        let series = [Series { points: &loss, colour: [31, 119, 180], name: "loss" }];
+        let labels = Labels { title: "Training loss", x: "iteration", y: "total loss" };
+        line_chart(&path, &series, &labels, 320, 240).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (320, 240));
+        // Tick values and the x-axis name below the plot area.
+        assert!((200..240).any(|y| (0..320).any(|x| dark(img.get_pixel(x, y)))));
+        // A single point and an empty plot still render.
+        line_chart(&path, &[Series { points: &loss[..1], colour: [0, 0, 0], name: "one" }], &labels, 200, 150).unwrap();
+        scatter(&path, &[], &[], &[], &labels, 200, 150).unwrap();
+    }
 }
