@@ -75,15 +75,8 @@ fn tick_label(v: f64) -> String {
     if !(1e-3..1e5).contains(&a) {
         return format!("{v:.1e}");
     }
-    let decimals = if a >= 100.0 {
-        0
-    } else if a >= 10.0 {
-        1
-    } else if a >= 1.0 {
-        2
-    } else {
-        3
-    };
+    // Three significant digits.
+    let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
 }
@@ -367,6 +360,8 @@ mod tests {
         assert_eq!(tick_label(0.0), "0");
         assert_eq!(tick_label(1234.4), "1234");
         assert_eq!(tick_label(2.5e-5), "2.5e-5");
+        assert_eq!(tick_label(-0.00123), "-0.00123");
+        assert_eq!(tick_label(0.1), "0.1");
     }
 
     #[test]
