@@ -1,5 +1,6 @@
-//! `--help` of every command shows an example, and the evaluation defaults documented in
-//! `configs/eval/*.yaml` are the ones the code and `--help` use.
+//! `--help` of every command shows an example; the evaluation defaults documented in
+//! `configs/eval/*.yaml` are the ones the code and `--help` use; every file under `configs/` is
+//! read by something.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -141,4 +142,48 @@ fn unknown_keys_in_a_reference_config_name_line_and_column() {
     assert!(err.starts_with("knn.yaml:3:1: unknown key \"temprature\""), "{err}");
     let err = parse_flat_yaml("k: 1\n  temperature: 1\n", "knn.yaml", &["k", "temperature"]).unwrap_err();
     assert!(err.starts_with("knn.yaml:2:3:"), "{err}");
+}
+
+fn configs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs")
+}
+
+#[test]
+fn every_config_file_is_read_by_something() {
+    let mut files = Vec::new();
+    let mut dirs = vec![configs()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut training = 0;
+    for path in &files {
+        let rel = path.strip_prefix(configs()).unwrap().to_string_lossy().replace('\\', "/");
+        if rel.starts_with("eval/") {
+            // Checked key by key in eval_reference_configs_match_the_code_and_help.
+            assert!(["eval/linear.yaml", "eval/knn.yaml"].contains(&rel.as_str()), "{rel}: nothing reads it");
+        } else {
+            // The training schema: train/*.yaml, quickstart.yaml (compiled into `cellino quickstart`)
+            // and the defaults.
+            assert!(rel.starts_with("train/") || rel == "quickstart.yaml" || rel == "ssl_default_config.yaml", "{rel}");
+            let config = cellino_ssl::SslConfig::from_yaml_file(path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            config.validate().unwrap_or_else(|e| panic!("{rel}: {e}"));
+            training += 1;
+        }
+    }
+    assert!(training >= 6, "{files:?}");
+
+    // The quickstart recipe still rejects an unknown key, naming line and column.
+    let text = std::fs::read_to_string(configs().join("quickstart.yaml")).unwrap();
+    let line = text.lines().position(|l| l == "train:").unwrap() + 2;
+    let bad = text.replacen("train:\n", "train:\n  batch_size: 32\n", 1);
+    let err = cellino_ssl::SslConfig::from_yaml_str(&bad, "quickstart.yaml").unwrap_err().to_string();
+    assert!(err.contains("batch_size") && err.contains(&format!("line {line}")) && err.contains("column"), "{err}");
 }
