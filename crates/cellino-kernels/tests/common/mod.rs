@@ -51,7 +51,11 @@ macro_rules! test_device {
             fn cuda() {
                 match candle_core::Device::new_cuda(0) {
                     Ok(gpu) => run(&$crate::common::On::Gpu(gpu)),
-                    Err(e) => eprintln!("skipped {}: no CUDA device ({e})", module_path!()),
+                    Err(e) => {
+                        // The driver's message may span lines; the first one names the cause.
+                        let why = e.to_string().lines().next().unwrap_or_default().to_string();
+                        eprintln!("skipped {}: no CUDA device: {why}", module_path!());
+                    }
                 }
             }
         }
