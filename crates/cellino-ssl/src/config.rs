@@ -37,7 +37,13 @@ pub struct TrainConfig {
     pub cache_dataset: bool,
     /// `centering` (EMA center) or `sinkhorn_knopp`.
     pub centering: String,
+    /// `true`: the Cell-DINO augmentation (channel removal, protein contrast, flips,
+    /// brightness / contrast, self-normalise); `false`: the same multi-crop without the two
+    /// channel-specific ops.
     pub cell_augmentation: bool,
+    /// cellino: index of the protein channel (kept by channel removal, rescaled by protein
+    /// contrast); 1 in the HPA order microtubules, protein, nucleus, ER.
+    pub protein_channel: usize,
     /// Read by no upstream code; kept for schema compatibility.
     pub channel_adaptive: bool,
     /// cellino: checkpoints kept on disk (upstream `max_to_keep` 3).
@@ -48,6 +54,9 @@ pub struct TrainConfig {
     /// (student and teacher backbones compute in bf16 over f32 master weights; heads, softmax,
     /// centering and losses stay f32).
     pub mixed_precision: String,
+    /// cellino: loader batches per iteration (gradients summed over `k` micro-batches, each loss
+    /// scaled by 1/k, then one optimiser step and one EMA update). 1 = no accumulation.
+    pub grad_accumulation_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -63,10 +72,12 @@ impl Default for TrainConfig {
             cache_dataset: true,
             centering: "centering".into(),
             cell_augmentation: false,
+            protein_channel: 1,
             channel_adaptive: false,
             keep_checkpoints: 3,
             checkpoint_period: 0,
             mixed_precision: "none".into(),
+            grad_accumulation_steps: 1,
         }
     }
 }
@@ -328,10 +339,16 @@ impl SslConfig {
         })
     }
 
-    /// `optim.lr` from `base_lr` and the batch size (`sqrt_wrt_1024`: `base_lr · √(batch/1024)`).
+    /// Images per optimiser step: `batch_size_per_gpu · grad_accumulation_steps` (one device).
+    pub fn effective_batch_size(&self) -> usize {
+        self.train.batch_size_per_gpu * self.train.grad_accumulation_steps.max(1)
+    }
+
+    /// `optim.lr` from `base_lr` and the effective batch size (`sqrt_wrt_1024`:
+    /// `base_lr · √(batch · k / 1024)`, as upstream's global batch with k accumulation steps).
     pub fn scaled_lr(&self) -> Result<f64> {
         match self.optim.scaling_rule.as_str() {
-            "sqrt_wrt_1024" => Ok(self.optim.base_lr * (self.train.batch_size_per_gpu as f64 / 1024.0).sqrt()),
+            "sqrt_wrt_1024" => Ok(self.optim.base_lr * (self.effective_batch_size() as f64 / 1024.0).sqrt()),
             "none" | "" => Ok(self.optim.base_lr),
             other => Err(SslError::Config {
                 origin: "optim.scaling_rule".into(),
@@ -419,6 +436,16 @@ impl SslConfig {
         }
         if self.train.batch_size_per_gpu == 0 {
             return bad("train.batch_size_per_gpu must be positive".into());
+        }
+        if self.train.grad_accumulation_steps == 0 {
+            return bad("train.grad_accumulation_steps must be at least 1 (1 = no accumulation)".into());
+        }
+        // A 1-channel (Bag-of-Channels) model sees one channel at a time: the channel ops never fire.
+        if self.student.in_chans > 1 && self.train.protein_channel >= self.student.in_chans {
+            return bad(format!(
+                "train.protein_channel {} is not a channel of a student.in_chans {} model (channels are 0-based)",
+                self.train.protein_channel, self.student.in_chans
+            ));
         }
         if self.train.official_epoch_length == 0 {
             return bad("train.OFFICIAL_EPOCH_LENGTH must be positive".into());

@@ -6,7 +6,9 @@
 //!   overrides; unknown keys and wrong types are errors naming the key.
 //! - [`SslTrainer`]: student (trainable `Var`s) and EMA teacher (plain tensors), shared
 //!   [`DinoHead`], one [`SslTrainer::step`] = teacher targets → student → DINO + iBOT + KoLeo →
-//!   backward → per-submodule clipping → [`AdamW`] with parameter groups → EMA.
+//!   backward → per-submodule clipping → [`AdamW`] with parameter groups → EMA. With
+//!   `train.grad_accumulation_steps: k` an iteration is k loader batches
+//!   ([`SslTrainer::step_micro_batches`]): losses scaled by 1/k, gradients summed, one update.
 //! - Losses: [`dino_loss`], [`ibot_loss`], [`koleo_loss`]; centering [`Center`] (EMA, one-step
 //!   lag) and [`sinkhorn_knopp`]; schedules [`CosineScheduler`].
 //! - Checkpoints ([`SslTrainer::save_checkpoint`], [`SslTrainer::load_checkpoint`]) resume bit
@@ -65,4 +67,4 @@ pub use koleo::koleo_loss;
 pub use param_groups::{ParamGroup, backbone_group, backbone_layer_id, head_group};
 pub use schedule::{CosineScheduler, ScheduleValues, Schedules, linspace};
 pub use train_loop::{CheckpointPolicy, augmentation, checkpoint_dir, loader_config, metrics_json_line, train};
-pub use trainer::{BACKBONE, DINO_HEAD, SslTrainer, StepMetrics, head_config, step_seed};
+pub use trainer::{BACKBONE, DINO_HEAD, MicroBatch, SslTrainer, StepMetrics, head_config, micro_seed, step_seed};

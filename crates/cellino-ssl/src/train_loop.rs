@@ -11,14 +11,24 @@ use crate::config::SslConfig;
 use crate::error::Result;
 use crate::trainer::{SslTrainer, StepMetrics};
 
-/// The Cell-DINO multi-crop of a config (crop sizes, counts and scales from `crops.*`).
+/// The multi-crop of a config (crop sizes, counts and scales from `crops.*`, protein channel
+/// `train.protein_channel`). `train.cell_augmentation: true` is the Cell-DINO augmentation;
+/// `false` drops its two channel-specific ops (channel removal and protein contrast get p 0) and
+/// keeps the crops, flips, brightness / contrast and self-normalisation. On 1-channel samples
+/// (Bag of Channels) those two ops never fire, so both settings give the same crops.
 pub fn augmentation(config: &SslConfig) -> CellAugmentation {
     let c = &config.crops;
-    CellAugmentation {
+    let mut aug = CellAugmentation {
         global: CropGroup { count: 2, size: c.global_crops_size, scale: c.global_crops_scale },
         local: CropGroup { count: c.local_crops_number, size: c.local_crops_size, scale: c.local_crops_scale },
         ..CellAugmentation::default()
     }
+    .with_protein_channel(config.train.protein_channel);
+    if !config.train.cell_augmentation {
+        aug.remove_channel.p = 0.0;
+        aug.protein_contrast.p = 0.0;
+    }
+    aug
 }
 
 /// Loader settings of a config: batch `train.batch_size_per_gpu`, seed `train.seed`, iBOT masks
@@ -62,8 +72,10 @@ impl CheckpointPolicy {
     }
 }
 
-/// Run until `trainer.iteration == until`, drawing batches from `cursor` on (epochs roll over).
-/// Calls `on_step` after every step; returns the cursor after the last batch used.
+/// Run until `trainer.iteration == until`, drawing batches from `cursor` on (epochs roll over,
+/// also inside an iteration). One iteration takes `train.grad_accumulation_steps` consecutive
+/// batches; the cursor (checkpointed, returned) is the one after the iteration's last batch, so
+/// resuming continues the exact data order. Calls `on_step` after every iteration.
 pub fn train<S, T>(
     trainer: &mut SslTrainer,
     loader: &Loader<S, T>,
@@ -82,36 +94,45 @@ where
             loader.config().batch_size
         )));
     }
+    let k = trainer.config.train.grad_accumulation_steps.max(1);
     let mut last_ckpt = String::from("none");
     if let Some(p) = checkpoints
         && let Some(l) = crate::checkpoint::latest_checkpoint(&p.dir)?
     {
         last_ckpt = l.display().to_string();
     }
+    let mut iter = None;
     while trainer.iteration < until {
-        let mut iter = loader.iter_from(cursor);
-        let mut any = false;
-        while trainer.iteration < until {
-            let t0 = std::time::Instant::now();
-            let Some(batch) = iter.next() else { break };
-            let batch = batch?;
-            any = true;
-            let mut m = trainer.step(&batch, &last_ckpt)?;
-            m.images_per_second = batch.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-            cursor = batch.next;
-            on_step(&m);
-            if let Some(p) = checkpoints
-                && (trainer.iteration.is_multiple_of(p.period.max(1)) || trainer.iteration == until)
-            {
-                last_ckpt = trainer.save_checkpoint(&p.dir, cursor, p.keep)?.display().to_string();
+        let t0 = std::time::Instant::now();
+        let mut batches = Vec::with_capacity(k);
+        while batches.len() < k {
+            let it = iter.get_or_insert_with(|| loader.iter_from(cursor));
+            match it.next() {
+                Some(batch) => {
+                    let batch = batch?;
+                    cursor = batch.next;
+                    batches.push(batch);
+                }
+                None => {
+                    // Epoch exhausted: the sampler is infinite, go on with the next epoch.
+                    if cursor.position == 0 {
+                        return Err(crate::error::SslError::Invalid(
+                            "the loader gave no batch for a whole epoch".into(),
+                        ));
+                    }
+                    cursor = Cursor { epoch: cursor.epoch + 1, position: 0 };
+                    iter = None;
+                }
             }
         }
-        if trainer.iteration < until {
-            // Epoch exhausted: the sampler is infinite, go on with the next epoch.
-            if !any && cursor.position == 0 {
-                return Err(crate::error::SslError::Invalid("the loader gave no batch for a whole epoch".into()));
-            }
-            cursor = Cursor { epoch: cursor.epoch + 1, position: 0 };
+        let mut m = trainer.step_batches(&batches, &last_ckpt)?;
+        let images: usize = batches.iter().map(|b| b.len()).sum();
+        m.images_per_second = images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        on_step(&m);
+        if let Some(p) = checkpoints
+            && (trainer.iteration.is_multiple_of(p.period.max(1)) || trainer.iteration == until)
+        {
+            last_ckpt = trainer.save_checkpoint(&p.dir, cursor, p.keep)?.display().to_string();
         }
     }
     Ok(cursor)

@@ -241,7 +241,14 @@ impl SslTrainer {
     /// (n_local·B, C, h, w), iBOT masks for the 2B globals). `last_checkpoint` is named in the
     /// error if the loss is not finite; the weights are then left unchanged.
     pub fn step(&mut self, batch: &Batch, last_checkpoint: &str) -> Result<StepMetrics> {
-        self.step_tensors(&batch.global, batch.local.as_ref(), batch.masks.as_ref(), last_checkpoint)
+        self.step_micro_batches(&[MicroBatch::from(batch)], last_checkpoint)
+    }
+
+    /// One iteration over several loader batches (gradient accumulation, see
+    /// [`SslTrainer::step_micro_batches`]); [`crate::train`] passes `train.grad_accumulation_steps`.
+    pub fn step_batches(&mut self, batches: &[Batch], last_checkpoint: &str) -> Result<StepMetrics> {
+        let micro: Vec<MicroBatch<'_>> = batches.iter().map(MicroBatch::from).collect();
+        self.step_micro_batches(&micro, last_checkpoint)
     }
 
     /// [`SslTrainer::step`] on raw tensors.
@@ -252,62 +259,40 @@ impl SslTrainer {
         masks: Option<&MaskBatch>,
         last_checkpoint: &str,
     ) -> Result<StepMetrics> {
+        self.step_micro_batches(&[MicroBatch { global, local, masks }], last_checkpoint)
+    }
+
+    /// One iteration over `k = micro.len()` micro-batches:
+    /// [`accumulate_gradients`](SslTrainer::accumulate_gradients) (each loss scaled by 1/k, the
+    /// gradients summed), then [`apply_gradients`](SslTrainer::apply_gradients) (one clip, one AdamW
+    /// step, one EMA update). With one micro-batch this is the plain dinov2 step.
+    pub fn step_micro_batches(&mut self, micro: &[MicroBatch<'_>], last_checkpoint: &str) -> Result<StepMetrics> {
+        let (grads, mut metrics) = self.accumulate_gradients(micro, last_checkpoint)?;
+        let (gb, gh) = self.apply_gradients(&grads)?;
+        metrics.grad_norm_backbone = gb;
+        metrics.grad_norm_head = gh;
+        Ok(metrics)
+    }
+
+    /// Forward and backward of each micro-batch at the current iteration, losses scaled by
+    /// `1/micro.len()`: the summed gradient of every student parameter (so the mean of the
+    /// micro-batch gradients) and the metrics (losses, entropies and embedding spread are means
+    /// over micro-batches, `masked_patches` a sum; grad norms are left 0). Weights do not change,
+    /// but centering is per micro-batch: the EMA centers fold in every micro-batch, and
+    /// Sinkhorn-Knopp normalises over one micro-batch's rows. A non-finite loss is an error.
+    pub fn accumulate_gradients(
+        &mut self,
+        micro: &[MicroBatch<'_>],
+        last_checkpoint: &str,
+    ) -> Result<(BTreeMap<String, Tensor>, StepMetrics)> {
+        let k = micro.len();
+        if k == 0 {
+            return Err(SslError::Invalid("an iteration needs at least one micro-batch".into()));
+        }
         let it = self.iteration;
         let sv = self.schedules.at(it);
-        let n_global = 2usize;
-        let rows = global.dim(0)?;
-        if rows == 0 || !rows.is_multiple_of(n_global) {
-            return Err(SslError::Invalid(format!("a step needs 2 global crops per image, got {rows} global rows")));
-        }
-        let b = rows / n_global;
-        let c = global.dim(1)?;
-        if c != self.vit_config.in_chans {
-            return Err(SslError::Invalid(format!(
-                "the batch has {c} channels but the model has student.in_chans {}",
-                self.vit_config.in_chans
-            )));
-        }
-        let koleo_w = self.config.dino.koleo_loss_weight;
-        if koleo_w > 0.0 && b < 2 {
-            return Err(SslError::Invalid(format!("KoLeo needs at least 2 images per global crop, the batch has {b}")));
-        }
-        let n_local = match local {
-            Some(l) => {
-                let r = l.dim(0)?;
-                if !r.is_multiple_of(b) {
-                    return Err(SslError::Invalid(format!("{r} local crops are not a multiple of batch {b}")));
-                }
-                r / b
-            }
-            None => 0,
-        };
-        let (_, _, h, w) = global.dims4()?;
-        let n_patches = (h / self.vit_config.patch_size) * (w / self.vit_config.patch_size);
-        let mask_flags: Vec<bool> = match masks {
-            Some(m) => {
-                if m.n_images != rows || m.n_tokens() != n_patches {
-                    return Err(SslError::Invalid(format!(
-                        "masks for {} images × {} patches, the globals have {rows} × {n_patches}",
-                        m.n_images,
-                        m.n_tokens()
-                    )));
-                }
-                m.masks.clone()
-            }
-            None => vec![false; rows * n_patches],
-        };
-        let idx: Vec<u32> = mask_flags.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i as u32).collect();
-        let m_count = idx.len();
-        let idx_t = Tensor::from_vec(idx, m_count, &self.device)?;
-        let weights = Tensor::from_vec(mask_weights(&mask_flags, n_patches), m_count, &self.device)?;
-        let mask_tensor = Tensor::from_vec(
-            mask_flags.iter().map(|&m| u8::from(m)).collect::<Vec<u8>>(),
-            (rows, n_patches),
-            &self.device,
-        )?;
-
         // Mixed precision: both backbones run autocast, their matrix products on bf16 casts of the
-        // current f32 weights (made per step, as the weights change); the student's casts are
+        // current f32 weights (made per iteration, as the weights change); the student's casts are
         // graph ops, so its gradients come back f32 to the master `Var`s. At f32 every cast is a
         // no-op clone and the step is unchanged.
         let cd = self.compute_dtype;
@@ -320,122 +305,210 @@ impl SslTrainer {
             Some((t, s)) => (t, s),
             None => (&self.teacher_backbone, &self.student_backbone),
         };
-
-        // Teacher targets, no graph.
-        let t_feats = teacher_backbone.forward_features(global, None)?;
-        let t_cls = t_feats.cls.detach();
-        let t_swapped = Tensor::cat(&[t_cls.narrow(0, b, b)?, t_cls.narrow(0, 0, b)?], 0)?;
-        let d = self.vit_config.embed_dim;
-        let t_masked = t_feats.patches.detach().reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;
-        let t_logits = self.teacher_head.forward(&Tensor::cat(&[&t_swapped, &t_masked], 0)?)?.detach();
-        let t_cls_logits = t_logits.narrow(0, 0, rows)?;
-        let t_patch_logits = t_logits.narrow(0, rows, m_count)?;
-        let temp = sv.teacher_temp;
-        let (t_cls_p, t_patch_p) = if self.config.train.centering == "sinkhorn_knopp" {
-            (sinkhorn_knopp(&t_cls_logits, temp, 3)?, sinkhorn_knopp(&t_patch_logits, temp, 3)?)
-        } else {
-            (
-                self.dino_center.softmax_and_update(&t_cls_logits, temp)?,
-                self.ibot_center.softmax_and_update(&t_patch_logits, temp)?,
-            )
-        };
-
-        // Student: masked globals, then locals, one head pass over CLS and masked patches.
-        let mut dp_rng = StdRng::seed_from_u64(step_seed(self.config.train.seed, it));
-        let s_glob = student_backbone.forward_features_train(global, Some(&mask_tensor), &mut dp_rng)?;
-        let s_loc = match local {
-            Some(l) if n_local > 0 => Some(student_backbone.forward_features_train(l, None, &mut dp_rng)?),
-            _ => None,
-        };
-        let s_masked = s_glob.patches.reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;
-        let mut head_in = vec![s_glob.cls.clone()];
-        if let Some(sl) = &s_loc {
-            head_in.push(sl.cls.clone());
-        }
-        head_in.push(s_masked);
-        let s_logits = self.student_head.forward(&Tensor::cat(&head_in, 0)?)?;
-        let s_glob_logits = s_logits.narrow(0, 0, rows)?;
-        let n_loc_rows = n_local * b;
-        let s_loc_logits = if n_loc_rows > 0 { Some(s_logits.narrow(0, rows, n_loc_rows)?) } else { None };
-        let s_patch_logits = s_logits.narrow(0, rows + n_loc_rows, m_count)?;
-
-        let st = 0.1;
-        let dino = dino_loss(&s_glob_logits, s_loc_logits.as_ref(), &t_cls_p, n_global, n_local, st)?;
-        let dw = self.config.dino.loss_weight;
-        let mut total = ((&dino.local * dw)? + (&dino.global * dw)?)?;
-        let mut koleo_v = 0.0;
-        if koleo_w > 0.0 {
-            let mut k = Tensor::zeros((), DType::F32, &self.device)?;
-            for g in 0..n_global {
-                k = (k + koleo_loss(&s_glob.cls.narrow(0, g * b, b)?)?)?;
-            }
-            let k = (k * koleo_w)?;
-            koleo_v = k.to_scalar::<f32>()? as f64;
-            total = (total + k)?;
-        }
-        let ibot = ibot_loss(&s_patch_logits, &t_patch_p, &weights, rows, st)?;
-        let iw = self.config.ibot.loss_weight;
-        total = (total + (&ibot * iw)?)?;
-
-        let total_v = total.to_scalar::<f32>()? as f64;
         let mut metrics = StepMetrics {
             iteration: it,
-            total_loss: total_v,
-            dino_local_crops_loss: dino.local.to_scalar::<f32>()? as f64 * dw,
-            dino_global_crops_loss: dino.global.to_scalar::<f32>()? as f64 * dw,
-            koleo_loss: koleo_v,
-            ibot_loss: ibot.to_scalar::<f32>()? as f64 * iw,
             lr: sv.lr,
             last_layer_lr: sv.last_layer_lr,
             wd: sv.wd,
             momentum: sv.momentum,
-            teacher_temp: temp,
-            masked_patches: m_count,
+            teacher_temp: sv.teacher_temp,
             ..Default::default()
         };
-        for (what, v) in [
-            ("total_loss", total_v),
-            ("dino_local_crops_loss", metrics.dino_local_crops_loss),
-            ("dino_global_crops_loss", metrics.dino_global_crops_loss),
-            ("koleo_loss", metrics.koleo_loss),
-            ("ibot_loss", metrics.ibot_loss),
-        ] {
-            if !v.is_finite() {
-                return Err(SslError::NonFinite {
-                    what: what.into(),
-                    value: v,
-                    iteration: it,
-                    last_checkpoint: last_checkpoint.to_string(),
-                });
+        let mut sum: BTreeMap<String, Tensor> = BTreeMap::new();
+        for (j, mb) in micro.iter().enumerate() {
+            let MicroBatch { global, local, masks } = *mb;
+            let n_global = 2usize;
+            let rows = global.dim(0)?;
+            if rows == 0 || !rows.is_multiple_of(n_global) {
+                return Err(SslError::Invalid(format!(
+                    "a step needs 2 global crops per image, got {rows} global rows"
+                )));
             }
-        }
-        let (ent, marg) = entropies(&t_cls_p)?;
-        metrics.teacher_entropy = ent;
-        metrics.teacher_marginal_entropy = marg;
-        metrics.embedding_std =
-            s_glob.cls.detach().to_dtype(DType::F64)?.var_keepdim(0)?.sqrt()?.mean_all()?.to_scalar::<f64>()?;
-        metrics.center_norm = self.dino_center.value.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()? as f64;
+            let b = rows / n_global;
+            let c = global.dim(1)?;
+            if c != self.vit_config.in_chans {
+                return Err(SslError::Invalid(format!(
+                    "the batch has {c} channels but the model has student.in_chans {}",
+                    self.vit_config.in_chans
+                )));
+            }
+            let koleo_w = self.config.dino.koleo_loss_weight;
+            if koleo_w > 0.0 && b < 2 {
+                return Err(SslError::Invalid(format!(
+                    "KoLeo needs at least 2 images per global crop, the batch has {b}"
+                )));
+            }
+            let n_local = match local {
+                Some(l) => {
+                    let r = l.dim(0)?;
+                    if !r.is_multiple_of(b) {
+                        return Err(SslError::Invalid(format!("{r} local crops are not a multiple of batch {b}")));
+                    }
+                    r / b
+                }
+                None => 0,
+            };
+            let (_, _, h, w) = global.dims4()?;
+            let n_patches = (h / self.vit_config.patch_size) * (w / self.vit_config.patch_size);
+            let mask_flags: Vec<bool> = match masks {
+                Some(m) => {
+                    if m.n_images != rows || m.n_tokens() != n_patches {
+                        return Err(SslError::Invalid(format!(
+                            "masks for {} images × {} patches, the globals have {rows} × {n_patches}",
+                            m.n_images,
+                            m.n_tokens()
+                        )));
+                    }
+                    m.masks.clone()
+                }
+                None => vec![false; rows * n_patches],
+            };
+            let idx: Vec<u32> = mask_flags.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i as u32).collect();
+            let m_count = idx.len();
+            let idx_t = Tensor::from_vec(idx, m_count, &self.device)?;
+            let weights = Tensor::from_vec(mask_weights(&mask_flags, n_patches), m_count, &self.device)?;
+            let mask_tensor = Tensor::from_vec(
+                mask_flags.iter().map(|&m| u8::from(m)).collect::<Vec<u8>>(),
+                (rows, n_patches),
+                &self.device,
+            )?;
 
-        // Backward, clip per submodule, AdamW.
-        let grads = total.backward()?;
-        let clip = self.config.optim.clip_grad;
-        for (prefix, norm_slot) in [(BACKBONE, 0usize), (DINO_HEAD, 1usize)] {
-            let names: Vec<&String> = self.student.keys().filter(|k| k.starts_with(prefix)).collect();
-            let mut with_grad = vec![];
-            let mut gs = vec![];
-            for n in names {
-                if let Some(g) = grads.get(self.student[n].as_tensor()) {
-                    with_grad.push(n.clone());
-                    gs.push(g.clone());
+            // Teacher targets, no graph.
+            let t_feats = teacher_backbone.forward_features(global, None)?;
+            let t_cls = t_feats.cls.detach();
+            let t_swapped = Tensor::cat(&[t_cls.narrow(0, b, b)?, t_cls.narrow(0, 0, b)?], 0)?;
+            let d = self.vit_config.embed_dim;
+            let t_masked = t_feats.patches.detach().reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;
+            let t_logits = self.teacher_head.forward(&Tensor::cat(&[&t_swapped, &t_masked], 0)?)?.detach();
+            let t_cls_logits = t_logits.narrow(0, 0, rows)?;
+            let t_patch_logits = t_logits.narrow(0, rows, m_count)?;
+            let temp = sv.teacher_temp;
+            let (t_cls_p, t_patch_p) = if self.config.train.centering == "sinkhorn_knopp" {
+                (sinkhorn_knopp(&t_cls_logits, temp, 3)?, sinkhorn_knopp(&t_patch_logits, temp, 3)?)
+            } else {
+                (
+                    self.dino_center.softmax_and_update(&t_cls_logits, temp)?,
+                    self.ibot_center.softmax_and_update(&t_patch_logits, temp)?,
+                )
+            };
+
+            // Student: masked globals, then locals, one head pass over CLS and masked patches.
+            let mut dp_rng = StdRng::seed_from_u64(micro_seed(self.config.train.seed, it, j));
+            let s_glob = student_backbone.forward_features_train(global, Some(&mask_tensor), &mut dp_rng)?;
+            let s_loc = match local {
+                Some(l) if n_local > 0 => Some(student_backbone.forward_features_train(l, None, &mut dp_rng)?),
+                _ => None,
+            };
+            let s_masked = s_glob.patches.reshape((rows * n_patches, d))?.index_select(&idx_t, 0)?;
+            let mut head_in = vec![s_glob.cls.clone()];
+            if let Some(sl) = &s_loc {
+                head_in.push(sl.cls.clone());
+            }
+            head_in.push(s_masked);
+            let s_logits = self.student_head.forward(&Tensor::cat(&head_in, 0)?)?;
+            let s_glob_logits = s_logits.narrow(0, 0, rows)?;
+            let n_loc_rows = n_local * b;
+            let s_loc_logits = if n_loc_rows > 0 { Some(s_logits.narrow(0, rows, n_loc_rows)?) } else { None };
+            let s_patch_logits = s_logits.narrow(0, rows + n_loc_rows, m_count)?;
+
+            let st = 0.1;
+            let dino = dino_loss(&s_glob_logits, s_loc_logits.as_ref(), &t_cls_p, n_global, n_local, st)?;
+            let dw = self.config.dino.loss_weight;
+            let mut total = ((&dino.local * dw)? + (&dino.global * dw)?)?;
+            let mut koleo_v = 0.0;
+            if koleo_w > 0.0 {
+                let mut kl = Tensor::zeros((), DType::F32, &self.device)?;
+                for g in 0..n_global {
+                    kl = (kl + koleo_loss(&s_glob.cls.narrow(0, g * b, b)?)?)?;
+                }
+                let kl = (kl * koleo_w)?;
+                koleo_v = kl.to_scalar::<f32>()? as f64;
+                total = (total + kl)?;
+            }
+            let ibot = ibot_loss(&s_patch_logits, &t_patch_p, &weights, rows, st)?;
+            let iw = self.config.ibot.loss_weight;
+            total = (total + (&ibot * iw)?)?;
+
+            let total_v = total.to_scalar::<f32>()? as f64;
+            let parts = [
+                ("total_loss", total_v),
+                ("dino_local_crops_loss", dino.local.to_scalar::<f32>()? as f64 * dw),
+                ("dino_global_crops_loss", dino.global.to_scalar::<f32>()? as f64 * dw),
+                ("koleo_loss", koleo_v),
+                ("ibot_loss", ibot.to_scalar::<f32>()? as f64 * iw),
+            ];
+            for (what, v) in parts {
+                if !v.is_finite() {
+                    return Err(SslError::NonFinite {
+                        what: what.into(),
+                        value: v,
+                        iteration: it,
+                        last_checkpoint: last_checkpoint.to_string(),
+                    });
                 }
             }
-            let (gs, norm) = clip_grad_norm(&gs, clip)?;
-            if norm_slot == 0 {
-                metrics.grad_norm_backbone = norm;
-            } else {
-                metrics.grad_norm_head = norm;
+            let (ent, marg) = entropies(&t_cls_p)?;
+            let emb_std =
+                s_glob.cls.detach().to_dtype(DType::F64)?.var_keepdim(0)?.sqrt()?.mean_all()?.to_scalar::<f64>()?;
+            // Means over micro-batches (a sum then one division, so k = 1 is the plain step).
+            metrics.total_loss += parts[0].1;
+            metrics.dino_local_crops_loss += parts[1].1;
+            metrics.dino_global_crops_loss += parts[2].1;
+            metrics.koleo_loss += parts[3].1;
+            metrics.ibot_loss += parts[4].1;
+            metrics.teacher_entropy += ent;
+            metrics.teacher_marginal_entropy += marg;
+            metrics.embedding_std += emb_std;
+            metrics.masked_patches += m_count;
+
+            // Backward of loss/k; keep only the student's gradients (detached, so this
+            // micro-batch's graph is freed before the next one).
+            let grads = if k == 1 { total.backward()? } else { (total / k as f64)?.backward()? };
+            for (n, var) in &self.student {
+                if let Some(g) = grads.get(var.as_tensor()) {
+                    let g = g.detach();
+                    let acc = match sum.remove(n) {
+                        Some(prev) => (prev + g)?,
+                        None => g,
+                    };
+                    sum.insert(n.clone(), acc);
+                }
             }
-            for (n, g) in with_grad.iter().zip(gs) {
+        }
+        let kf = k as f64;
+        for v in [
+            &mut metrics.total_loss,
+            &mut metrics.dino_local_crops_loss,
+            &mut metrics.dino_global_crops_loss,
+            &mut metrics.koleo_loss,
+            &mut metrics.ibot_loss,
+            &mut metrics.teacher_entropy,
+            &mut metrics.teacher_marginal_entropy,
+            &mut metrics.embedding_std,
+        ] {
+            *v /= kf;
+        }
+        metrics.center_norm = self.dino_center.value.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()? as f64;
+        Ok((sum, metrics))
+    }
+
+    /// The update half of an iteration: clip `grads` (student name → gradient) per submodule,
+    /// one AdamW step with this iteration's schedules, one teacher EMA update, then the iteration
+    /// count advances. Returns the (backbone, head) gradient norms before clipping.
+    pub fn apply_gradients(&mut self, grads: &BTreeMap<String, Tensor>) -> Result<(f64, f64)> {
+        let sv = self.schedules.at(self.iteration);
+        let clip = self.config.optim.clip_grad;
+        let mut norms = [0.0; 2];
+        for (prefix, slot) in [(BACKBONE, 0usize), (DINO_HEAD, 1usize)] {
+            let (with_grad, gs): (Vec<&String>, Vec<Tensor>) = self
+                .student
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .filter_map(|n| grads.get(n).map(|g| (n, g.clone())))
+                .unzip();
+            let (gs, norm) = clip_grad_norm(&gs, clip)?;
+            norms[slot] = norm;
+            for (n, g) in with_grad.into_iter().zip(gs) {
                 let grp = self.groups[n];
                 let lr = if grp.is_last_layer { sv.last_layer_lr } else { sv.lr } * grp.lr_mult;
                 let wd = sv.wd * grp.wd_mult;
@@ -449,7 +522,22 @@ impl SslTrainer {
         let s: Vec<Tensor> = names.iter().map(|n| self.student[*n].as_tensor().detach()).collect();
         cellino_kernels::ema_update_in_place(&t, &s, sv.momentum)?;
         self.iteration += 1;
-        Ok(metrics)
+        Ok((norms[0], norms[1]))
+    }
+}
+
+/// One micro-batch of an iteration: crop-major globals (2B, C, H, W), locals (n_local·B, C, h, w)
+/// and the iBOT masks of the 2B globals.
+#[derive(Debug, Clone, Copy)]
+pub struct MicroBatch<'a> {
+    pub global: &'a Tensor,
+    pub local: Option<&'a Tensor>,
+    pub masks: Option<&'a MaskBatch>,
+}
+
+impl<'a> From<&'a Batch> for MicroBatch<'a> {
+    fn from(b: &'a Batch) -> Self {
+        Self { global: &b.global, local: b.local.as_ref(), masks: b.masks.as_ref() }
     }
 }
 
@@ -470,6 +558,12 @@ pub fn step_seed(seed: u64, it: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The stochastic-depth seed of micro-batch `j` of iteration `it` (micro-batch 0 is [`step_seed`],
+/// so one micro-batch per iteration draws as before accumulation existed).
+pub fn micro_seed(seed: u64, it: u64, j: usize) -> u64 {
+    if j == 0 { step_seed(seed, it) } else { step_seed(seed ^ (j as u64).wrapping_mul(0xD1B5_4A32_D192_ED03), it) }
 }
 
 /// (mean per-row entropy, entropy of the mean row) of probabilities (N, K), in nats.

@@ -4,7 +4,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use cellino_data::Cursor;
-use cellino_ssl::{CheckpointPolicy, SslError, SslTrainer, StepMetrics, list_checkpoints, train};
+use cellino_ssl::{CheckpointPolicy, SslConfig, SslError, SslTrainer, StepMetrics, list_checkpoints, train};
 use common::{tiny_config, tiny_loader};
 
 fn run(
@@ -59,27 +59,26 @@ fn loss_decreases_without_collapse() {
     assert!(per_step < 1.0, "tiny step took {per_step} s");
 }
 
-#[test]
-fn resume_is_bit_identical() {
-    let n = 3u64;
+/// 2N iterations in one run (checkpoint period 100) against N, checkpoint, drop everything,
+/// resume, N more (period N): losses, student, teacher and the final cursor bit for bit.
+fn check_resume(config: &SslConfig, n: u64, loader_n: usize) -> (SslTrainer, tempfile::TempDir, tempfile::TempDir) {
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
-    let config = tiny_config(&["train.seed=5"]);
-    // 2N iterations in one run.
     let pol_a = CheckpointPolicy { dir: dir_a.path().into(), period: 100, keep: 2 };
     let mut a = SslTrainer::new(config.clone(), &Device::Cpu).unwrap();
-    let (ma, _) = run(&mut a, 24, Cursor::default(), 2 * n, Some(&pol_a));
-    // N, checkpoint, drop everything, resume, N more.
+    let (ma, ca) = run(&mut a, loader_n, Cursor::default(), 2 * n, Some(&pol_a));
     let pol_b = CheckpointPolicy { dir: dir_b.path().into(), period: n, keep: 2 };
-    let mut b = SslTrainer::new(config, &Device::Cpu).unwrap();
-    let (mb1, _) = run(&mut b, 24, Cursor::default(), n, Some(&pol_b));
+    let mut b = SslTrainer::new(config.clone(), &Device::Cpu).unwrap();
+    let (mb1, _) = run(&mut b, loader_n, Cursor::default(), n, Some(&pol_b));
     drop(b);
     let ck = cellino_ssl::latest_checkpoint(dir_b.path()).unwrap().unwrap();
     let (mut b, cursor) = SslTrainer::load_checkpoint(&ck, &Device::Cpu).unwrap();
     assert_eq!(b.iteration, n);
-    let (mb2, _) = run(&mut b, 24, cursor, 2 * n, Some(&pol_b));
+    let (mb2, cb) = run(&mut b, loader_n, cursor, 2 * n, Some(&pol_b));
+    assert_eq!(ca, cb, "data cursor differs after resume");
     let la: Vec<u64> = ma.iter().map(|m| m.total_loss.to_bits()).collect();
     let lb: Vec<u64> = mb1.iter().chain(&mb2).map(|m| m.total_loss.to_bits()).collect();
+    assert_eq!(la.len(), 2 * n as usize);
     assert_eq!(la, lb, "losses differ after resume");
     for (what, ta, tb) in [
         ("student", a.student_tensors(), b.student_tensors()),
@@ -91,6 +90,12 @@ fn resume_is_bit_identical() {
             assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{what} {k} differs after resume");
         }
     }
+    (a, dir_a, dir_b)
+}
+
+#[test]
+fn resume_is_bit_identical() {
+    let (a, dir_a, dir_b) = check_resume(&tiny_config(&["train.seed=5"]), 3, 24);
     // Keep-last-N pruning: periods at 3 and 6 in b → both kept with keep 2; a has only the final one.
     assert_eq!(list_checkpoints(dir_b.path()).unwrap().iter().map(|c| c.0).collect::<Vec<_>>(), vec![3, 6]);
     assert_eq!(list_checkpoints(dir_a.path()).unwrap().len(), 1);
@@ -111,6 +116,16 @@ fn resume_is_bit_identical() {
     let want = a.teacher_backbone().forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let got = model.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(want, got);
+}
+
+/// With 2 loader batches per iteration (3 batches per epoch, so iterations straddle epochs and
+/// the checkpoint at N = 3 falls mid-epoch): N + resume + N == 2N bit for bit.
+#[test]
+fn resume_with_gradient_accumulation_is_bit_identical() {
+    let config = tiny_config(&["train.seed=6", "train.grad_accumulation_steps=2"]);
+    let (a, _da, _db) = check_resume(&config, 3, 24);
+    assert_eq!(a.iteration, 6);
+    assert_eq!(a.optimizer().state["backbone.cls_token"].step, 6, "one AdamW step per iteration");
 }
 
 #[test]
