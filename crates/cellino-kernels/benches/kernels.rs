@@ -93,6 +93,12 @@ fn kernels(c: &mut Criterion) {
         linear_composite(&t[0], &t[1], Some(&t[2])).unwrap()
     });
 
+    // The GEMM ceiling `cargo xtask bench` divides the backbone's FLOP rate by: the largest
+    // matrix product of a ViT-S/16 batch-8 forward (MLP fc1, 1576 × 384 · 384 × 1536) through
+    // candle's matmul, both operands contiguous.
+    let (a, bt) = (randn(&[8 * 197, 384]), randn(&[384, 1536]));
+    bench(&mut g, "cpu_gemm_m1576k384n1536", || a.matmul(&bt).unwrap());
+
     // LayerScale residual, (8, 197, 384).
     let (x, br, gamma) = (randn(&[8, 197, 384]), randn(&[8, 197, 384]), randn(&[384]));
     bench(&mut g, "cpu_scaled_residual_b8n197d384", || scaled_residual(&x, &br, &gamma).unwrap());

@@ -2,7 +2,7 @@
 //! backward. candle's `gelu_erf` runs one thread through a scalar libm `erf` (~9 ms for the
 //! 2.4 M activations of a ViT-S/16 batch-8 MLP).
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, InplaceOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::KernelError;
@@ -20,6 +20,20 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
         return gelu_erf_composite(x);
     }
     x.contiguous()?.apply_op1(Gelu)
+}
+
+/// [`gelu_erf`] of a fresh activation that needs no gradient, computed in its own storage when
+/// it can be (contiguous f32 / f64 on the CPU, not tracked for backprop): the inference MLP then
+/// holds one `(tokens, hidden)` buffer instead of two. Otherwise the same as [`gelu_erf`].
+///
+/// The storage is overwritten: call it only on a tensor no one else holds (e.g. the output of
+/// the previous op), as for candle's own `inplace_op1`.
+pub fn gelu_erf_owned(x: Tensor) -> Result<Tensor> {
+    if x.track_op() || !x.is_contiguous() || !fast_path(&[&x]) {
+        return gelu_erf(&x);
+    }
+    x.inplace_op1(&Gelu)?;
+    Ok(x)
 }
 
 /// candle's own `gelu_erf` (reference and fallback).
@@ -82,6 +96,39 @@ impl CustomOp1 for Gelu {
     }
 }
 
+impl InplaceOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        fn run<T: Real>(v: &mut [T], l: &Layout) -> Result<()> {
+            let Some((start, end)) = l.contiguous_offsets() else {
+                return Err(KernelError::shape(OP, "in place needs a contiguous tensor".to_string()));
+            };
+            let v = &mut v[start..end];
+            let c = chunk(v.len());
+            v.par_chunks_mut(c).for_each(forward_in_place);
+            Ok(())
+        }
+        match s {
+            CpuStorage::F32(v) => run(v, l),
+            CpuStorage::F64(v) => run(v, l),
+            other => Err(crate::cpu::dtype_error(OP, other)),
+        }
+    }
+}
+
+multiversion! {
+    fn forward_in_place<T: Real>(v: &mut [T]) {
+        let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+        for v in v.iter_mut() {
+            let x = *v;
+            *v = T::HALF * x * (T::ONE + (x * rsqrt2).erf());
+        }
+    }
+}
+
 multiversion! {
     fn forward<T: Real>(x: &[T], y: &mut [T]) {
         let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
@@ -101,5 +148,31 @@ multiversion! {
             let pdf = rsqrt_2pi * (-T::HALF * x * x).exp();
             *dx = g * x.mul_add(pdf, cdf);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    #[test]
+    fn owned_gelu_matches_and_leaves_tracked_tensors_alone() {
+        let values: Vec<f32> = (0..1031).map(|i| (i as f32 - 515.0) / 97.0).collect();
+        let x = Tensor::from_vec(values.clone(), (1031,), &Device::Cpu).unwrap();
+        let expected = gelu_erf(&x).unwrap().to_vec1::<f32>().unwrap();
+        let fresh = (&x * 1.0).unwrap(); // an untracked activation of its own
+        assert_eq!(gelu_erf_owned(fresh).unwrap().to_vec1::<f32>().unwrap(), expected);
+        // A variable (or anything tracked) is never overwritten: the gradient needs its input.
+        let v = Var::from_tensor(&x).unwrap();
+        let y = gelu_erf_owned(v.as_tensor().clone()).unwrap();
+        assert_eq!(y.to_vec1::<f32>().unwrap(), expected);
+        assert_eq!(v.as_tensor().to_vec1::<f32>().unwrap(), values);
+        assert!(y.backward().is_ok());
+        // Non-contiguous input takes the copying path.
+        let m = Tensor::from_vec(values[..1030].to_vec(), (10, 103), &Device::Cpu).unwrap().t().unwrap();
+        let want = gelu_erf(&m).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(gelu_erf_owned(m).unwrap().to_vec2::<f32>().unwrap(), want);
     }
 }

@@ -83,7 +83,7 @@ pub use attention::{attention, attention_composite};
 pub use bicubic::{BicubicResize, ResizeRule, bicubic_weights_1d};
 pub use ema::{ema_update, ema_update_composite, ema_update_in_place};
 pub use error::KernelError;
-pub use gelu::{gelu_erf, gelu_erf_composite};
+pub use gelu::{gelu_erf, gelu_erf_composite, gelu_erf_owned};
 pub use l2_normalize::{l2_normalize, l2_normalize_composite};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use layer_scale::{scaled_residual, scaled_residual_composite};

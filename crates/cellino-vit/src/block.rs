@@ -43,7 +43,8 @@ impl Ffn {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.up.forward(x)?;
         let h = match self.kind {
-            FfnKind::Mlp => cellino_kernels::gelu_erf(&h)?,
+            // `h` is this function's own fresh activation: at inference GELU can overwrite it.
+            FfnKind::Mlp => cellino_kernels::gelu_erf_owned(h)?,
             FfnKind::SwiGlu => {
                 let half = h.dim(D::Minus1)? / 2;
                 let (x1, x2) = (h.narrow(D::Minus1, 0, half)?, h.narrow(D::Minus1, half, half)?);
