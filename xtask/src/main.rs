@@ -1,15 +1,22 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
-//! - `bench [--device cpu|cuda] [--quick]`: run every criterion bench of the workspace (the
-//!   `[[bench]]` targets of `crates/*/Cargo.toml`) filtered to the names that start with the device
-//!   (`cpu_…` / `cuda_…`; for `cuda` built with `--features cuda` into `target/cuda`), then the
-//!   PyTorch reference (`xtask/py/bench_vit_torch.py`, if `python3` has torch and `DINOV2_PATH`
-//!   points at a dinov2 checkout) on the same machine; print one table of medians and ratios and
-//!   write it to `target/bench/<git-rev>-<device>.json` and `.md`.
+//! - `bench [--device cpu|cuda] [--quick] [--compare-torch]`: run every criterion bench of the
+//!   workspace (the `[[bench]]` targets of `crates/*/Cargo.toml`) filtered to the names that start
+//!   with the device (`cpu_…` / `cuda_…`; for `cuda` built with `--features cuda` into
+//!   `target/cuda`), the peak memory of the ViT-S/16 forward (CPU), and with `--compare-torch` the
+//!   PyTorch references of [`torch_reference`] on the same machine; print one table of medians and
+//!   ratios, the backbone's FLOP rate as a fraction of the measured GEMM ceiling ([`flops`]) and
+//!   the memory table, and write them to `target/bench/<git-rev>-<device>.json` and `.md`.
+//! - `fixtures [--dinov2 PATH] [--real PATH]`: regenerate the committed test fixtures with the
+//!   Python reference scripts ([`fixtures`]).
 //! - `cuda-build [--compute-cap 90] [--profile release|gpu] [--print-env]`: install a build-only CUDA 13.0 toolkit from PyPI
 //!   wheels into `.cuda/` and build `cellino` with `--features cuda` (no GPU needed).
 
 mod cuda_build;
+mod fixtures;
+mod flops;
+mod memory;
+mod torch_reference;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,7 +29,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("cuda-build") => cuda_build::cuda_build(&workspace_root(), &args[1..]),
-        _ => Err("usage: cargo xtask bench [--device cpu|cuda] [--quick] | cargo xtask cuda-build [--compute-cap 90] [--profile release|gpu] [--print-env]"
+        Some("fixtures") => fixtures::fixtures(&workspace_root(), &args[1..]),
+        _ => Err("usage: cargo xtask bench [--device cpu|cuda] [--quick] [--compare-torch] | \
+                  cargo xtask cuda-build [--compute-cap 90] [--profile release|gpu] [--print-env] | \
+                  cargo xtask fixtures [--dinov2 PATH] [--real PATH]"
             .to_string()),
     };
     match result {
@@ -40,12 +50,13 @@ fn workspace_root() -> PathBuf {
 
 fn bench(args: &[String]) -> Result<(), String> {
     let mut device = "cpu".to_string();
-    let mut quick = false;
+    let (mut quick, mut compare_torch) = (false, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--device" => device = it.next().ok_or("--device needs cpu or cuda")?.clone(),
             "--quick" => quick = true,
+            "--compare-torch" => compare_torch = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -85,19 +96,108 @@ fn bench(args: &[String]) -> Result<(), String> {
     if ours.is_empty() {
         return Err(format!("no `{device}_` bench produced a result"));
     }
-    let torch = torch_reference(&root, &device);
+    let torch = if compare_torch { torch_reference::medians(&root, &device) } else { BTreeMap::new() };
+    let memory = if device == "cpu" { peak_memory(&root, &cargo, compare_torch) } else { vec![] };
+    let extras = Extras { gemm: flops::gemm_fractions(&ours, &torch, &device), memory };
     print!("{}", table(&ours, &torch, false));
+    print!("{}", extras_text(&extras, &ours, &device, false));
     let (rev, dirty) = git_revision(&root);
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let stem = out.join(format!("{rev}-{device}"));
     let meta = RunMeta { rev: &rev, dirty, device: &device, quick };
-    for (ext, text) in [("json", to_json(&meta, &ours, &torch)), ("md", to_markdown(&meta, &ours, &torch))] {
+    let markdown = format!("{}{}", to_markdown(&meta, &ours, &torch), extras_text(&extras, &ours, &device, true));
+    for (ext, text) in [("json", to_json(&meta, &ours, &torch, &extras)), ("md", markdown)] {
         let path = stem.with_extension(ext);
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// What the run measured besides the medians.
+struct Extras {
+    /// (bench, GFLOP/s, fraction of the GEMM ceiling, PyTorch GFLOP/s).
+    gemm: Vec<(String, f64, f64, Option<f64>)>,
+    /// ((batch, channels), cellino, PyTorch) peak memory of the forward.
+    memory: Vec<((usize, usize), memory::PeakMemory, Option<memory::PeakMemory>)>,
+}
+
+/// Peak memory of the ViT-S/16 forward per [`memory::SHAPES`]; PyTorch's too with `compare_torch`.
+fn peak_memory(
+    root: &Path,
+    cargo: &str,
+    compare_torch: bool,
+) -> Vec<((usize, usize), memory::PeakMemory, Option<memory::PeakMemory>)> {
+    let dinov2 = std::env::var("DINOV2_PATH").ok().filter(|_| compare_torch);
+    let mut rows = vec![];
+    for (b, c) in memory::SHAPES {
+        match memory::cellino(root, cargo, b, c) {
+            Ok(ours) => {
+                let theirs = dinov2.as_deref().and_then(|d| {
+                    memory::torch(root, d, b, c).map_err(|e| eprintln!("note: PyTorch peak memory: {e}")).ok()
+                });
+                rows.push(((b, c), ours, theirs));
+            }
+            Err(e) => eprintln!("note: peak memory (batch {b}, {c} channels) not measured: {e}"),
+        }
+    }
+    rows
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The GEMM-fraction and memory tables, as text or Markdown.
+fn extras_text(extras: &Extras, ours: &BTreeMap<String, f64>, device: &str, markdown: bool) -> String {
+    let mut out = String::new();
+    let mut rows: Vec<[String; 4]> = vec![];
+    if let Some(ceiling) = flops::ceiling_gflops(ours, device) {
+        let _ = writeln!(out, "\nViT-S/16 forward FLOP rate vs the measured GEMM ceiling ({ceiling:.1} GFLOP/s):");
+        for (name, gflops, fraction, torch) in &extras.gemm {
+            let t = torch.map_or("-".into(), |t| format!("{t:.1} GFLOP/s ({:.0} %)", 100.0 * t / ceiling));
+            rows.push([name.clone(), format!("{gflops:.1} GFLOP/s"), format!("{:.0} %", 100.0 * fraction), t]);
+        }
+        out.push_str(&grid(&["bench", "cellino", "of ceiling", "pytorch"], &rows, markdown));
+    }
+    if !extras.memory.is_empty() {
+        let _ =
+            writeln!(out, "\nPeak resident memory of one ViT-S/16 224² forward (process peak / added by the forward):");
+        rows = extras
+            .memory
+            .iter()
+            .map(|((b, c), ours, theirs)| {
+                let t = theirs.map_or("-".into(), |t| format!("{} / {}", mib(t.process), mib(t.forward)));
+                [
+                    format!("batch {b}, {c} channels"),
+                    format!("{} / {}", mib(ours.process), mib(ours.forward)),
+                    t,
+                    String::new(),
+                ]
+            })
+            .collect();
+        out.push_str(&grid(&["forward", "cellino", "pytorch", ""], &rows, markdown));
+    }
+    out
+}
+
+/// Rows under a header: aligned text or a Markdown table (empty trailing columns dropped).
+fn grid(header: &[&str; 4], rows: &[[String; 4]], markdown: bool) -> String {
+    let width = if header[3].is_empty() { 3 } else { 4 };
+    let mut out = String::new();
+    if markdown {
+        let _ = writeln!(out, "\n| {} |", header[..width].join(" | "));
+        let _ = writeln!(out, "|---{}|", "|---:".repeat(width - 1));
+        for r in rows {
+            let _ = writeln!(out, "| `{}` | {} |", r[0], r[1..width].join(" | "));
+        }
+    } else {
+        for r in std::iter::once(header.map(String::from)).chain(rows.iter().cloned()) {
+            let _ = writeln!(out, "{:<36} {:>22} {:>16} {:>26}", r[0], r[1], r[2], if width == 4 { &r[3] } else { "" });
+        }
+    }
+    out
 }
 
 /// `(package, bench target)` of every `[[bench]]` in `crates/*/Cargo.toml`, sorted.
@@ -201,31 +301,6 @@ fn json_number(text: &str, key: &str) -> Option<f64> {
     value.parse().ok()
 }
 
-/// Medians from the PyTorch script, keyed like our bench names; empty (with a note) when unavailable.
-fn torch_reference(root: &Path, device: &str) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    let Ok(dinov2) = std::env::var("DINOV2_PATH") else {
-        eprintln!("note: set DINOV2_PATH to a dinov2 checkout (and have torch in python3) for the PyTorch column");
-        return out;
-    };
-    let script = root.join("xtask/py/bench_vit_torch.py");
-    let run = Command::new("python3").arg(script).args(["--dinov2", &dinov2, "--device", device]).output();
-    match run {
-        Ok(o) if o.status.success() => {
-            for line in String::from_utf8_lossy(&o.stdout).lines() {
-                if let Some((name, secs)) = line.split_once(' ')
-                    && let Ok(s) = secs.trim().parse::<f64>()
-                {
-                    out.insert(name.to_string(), s);
-                }
-            }
-        }
-        Ok(o) => eprintln!("note: PyTorch reference failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(e) => eprintln!("note: cannot run python3: {e}"),
-    }
-    out
-}
-
 /// What a result file records about its run.
 struct RunMeta<'a> {
     rev: &'a str,
@@ -273,7 +348,7 @@ fn to_markdown(meta: &RunMeta, ours: &BTreeMap<String, f64>, torch: &BTreeMap<St
 }
 
 /// The result file: run metadata and, per bench, the median seconds (and PyTorch's, or null).
-fn to_json(meta: &RunMeta, ours: &BTreeMap<String, f64>, torch: &BTreeMap<String, f64>) -> String {
+fn to_json(meta: &RunMeta, ours: &BTreeMap<String, f64>, torch: &BTreeMap<String, f64>, extras: &Extras) -> String {
     let mut out = format!(
         "{{\n  \"git_rev\": {},\n  \"dirty\": {},\n  \"device\": {},\n  \"quick\": {},\n  \"benches\": {{",
         json_string(meta.rev),
@@ -286,7 +361,24 @@ fn to_json(meta: &RunMeta, ours: &BTreeMap<String, f64>, torch: &BTreeMap<String
         let sep = if i == 0 { "" } else { "," };
         let _ = write!(out, "{sep}\n    {}: {{\"median_s\": {secs:e}, \"pytorch_median_s\": {t}}}", json_string(name));
     }
-    out.push_str("\n  }\n}\n");
+    out.push_str("\n  },\n  \"gemm_fraction\": {");
+    for (i, (name, gflops, fraction, _)) in extras.gemm.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ =
+            write!(out, "{sep}\n    {}: {{\"gflops\": {gflops:.3}, \"fraction\": {fraction:.4}}}", json_string(name));
+    }
+    out.push_str("\n  },\n  \"peak_memory_bytes\": [");
+    for (i, ((b, c), ours, theirs)) in extras.memory.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let t = theirs
+            .map_or("null".to_string(), |t| format!("{{\"process\": {}, \"forward\": {}}}", t.process, t.forward));
+        let _ = write!(
+            out,
+            "{sep}\n    {{\"batch\": {b}, \"channels\": {c}, \"cellino\": {{\"process\": {}, \"forward\": {}}}, \"pytorch\": {t}}}",
+            ours.process, ours.forward
+        );
+    }
+    out.push_str("\n  ]\n}\n");
     out
 }
 
@@ -342,7 +434,12 @@ mod tests {
         let meta = RunMeta { rev: "abc123", dirty: true, device: "cpu", quick: false };
         let ours = BTreeMap::from([("cpu_a".to_string(), 0.5), ("cpu_\"b\"".to_string(), 2e-6)]);
         let torch = BTreeMap::from([("cpu_a".to_string(), 0.25)]);
-        let json = to_json(&meta, &ours, &torch);
+        let peak = memory::PeakMemory { process: 100, forward: 7 };
+        let extras = Extras { gemm: vec![("cpu_a".into(), 12.5, 0.25, None)], memory: vec![((8, 4), peak, None)] };
+        let json = to_json(&meta, &ours, &torch, &extras);
+        assert!(json.contains("\"cpu_a\": {\"gflops\": 12.500, \"fraction\": 0.2500}"), "{json}");
+        assert!(json.contains("\"cellino\": {\"process\": 100, \"forward\": 7}, \"pytorch\": null}"), "{json}");
+        assert_eq!(json.matches('[').count(), json.matches(']').count());
         assert!(json.contains("\"cpu_a\": {\"median_s\": 5e-1, \"pytorch_median_s\": 2.5e-1}"), "{json}");
         assert!(json.contains("\"cpu_\\\"b\\\"\": {\"median_s\": 2e-6, \"pytorch_median_s\": null}"), "{json}");
         assert_eq!(json.matches('{').count(), json.matches('}').count());
