@@ -3,7 +3,8 @@
 //! 1. writes the synthetic 4-channel cell crops (`cellino_data::write_synthetic_dataset`,
 //!    6 localisation classes, train/test split in the manifest) under `DIR/data`;
 //! 2. pretrains a small Bag-of-Channels ViT (`student.in_chans 1`, every channel of every train
-//!    image is a sample) with `cellino_ssl` (DINO + iBOT + KoLeo) from
+//!    image is a sample; or, with `--mode multichannel`, a 4-channel ViT as Cell-DINO's HPA
+//!    models) with `cellino_ssl` (DINO + iBOT + KoLeo) from
 //!    `configs/quickstart.yaml` (compiled in), for a wall-clock budget: a few timed
 //!    steps size the schedule (`OFFICIAL_EPOCH_LENGTH`) to the budget, and the loop also stops when
 //!    the budget is spent; checkpoint and teacher export at the end;
@@ -31,7 +32,7 @@ use cellino_eval::{
 };
 use cellino_ssl::{SslConfig, SslTrainer, StepMetrics, augmentation, loader_config, metrics_json_line};
 use cellino_vit::{DinoVisionTransformer, random_state_dict};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -63,6 +64,10 @@ pub struct QuickstartArgs {
     /// Seed of the synthetic data, the training run and the random-init baseline.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// boc: a Bag-of-Channels ViT (in_chans 1, every channel a sample, features concatenated per
+    /// channel); multichannel: one 4-channel ViT (in_chans 4), as Cell-DINO's HPA models.
+    #[arg(long, value_enum, default_value_t = Mode::Boc)]
+    mode: Mode,
     /// Overwrite the outputs of an earlier run in a non-empty --out.
     #[arg(long)]
     force: bool,
@@ -78,6 +83,19 @@ pub struct QuickstartArgs {
     /// Config overrides `key.sub=value` on top of the compiled-in recipe (tuning).
     #[arg(long = "set", value_name = "KEY=VALUE", hide = true)]
     overrides: Vec<String>,
+}
+
+/// Which model the quickstart pretrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Boc,
+    Multichannel,
+}
+
+impl Mode {
+    fn bag_of_channels(self) -> bool {
+        self == Mode::Boc
+    }
 }
 
 /// Linear-probe grid: 6 learning rates × 2 weight decays (the full Cell-DINO grid is 16 × 3).
@@ -133,9 +151,13 @@ fn split_of(dataset: &Dataset, split: &str) -> Dataset {
 }
 
 fn recipe(args: &QuickstartArgs, out: &Path) -> Result<SslConfig, String> {
-    let mut config = SslConfig::from_yaml_str(CONFIG_YAML, CONFIG_NAME)
-        .and_then(|c| c.with_overrides(&args.overrides))
-        .map_err(|e| e.to_string())?;
+    let mut config = SslConfig::from_yaml_str(CONFIG_YAML, CONFIG_NAME).map_err(|e| e.to_string())?;
+    if args.mode == Mode::Multichannel {
+        // The synthetic crops have 4 channels; the recipe is otherwise the same.
+        let multichannel = ["train.channel_adaptive=false", "student.in_chans=4", "teacher.in_chans=4"];
+        config = config.with_overrides(&multichannel.map(String::from)).map_err(|e| e.to_string())?;
+    }
+    config = config.with_overrides(&args.overrides).map_err(|e| e.to_string())?;
     config.train.seed = args.seed;
     config.train.output_dir = out.to_string_lossy().into_owned();
     config.train.dataset_path = out.join("data").join("manifest.csv").to_string_lossy().into_owned();
@@ -153,7 +175,7 @@ struct Trained {
 /// Seconds per step of the recipe on this machine: a few steps of a throw-away trainer.
 fn time_steps(
     config: &SslConfig,
-    loader: &Loader<BagOfChannels<Dataset>, cellino_data::CellAugmentation>,
+    loader: &Loader<Box<dyn SampleSource>, cellino_data::CellAugmentation>,
 ) -> Result<f64, String> {
     let mut probe = SslTrainer::new(config.clone(), &Device::Cpu).map_err(|e| e.to_string())?;
     let mut iter = loader.iter_from(Cursor::default());
@@ -177,8 +199,11 @@ fn pretrain(
     out: &Path,
 ) -> Result<(Trained, SslConfig), String> {
     let budget = args.minutes * 60.0;
-    let source = BagOfChannels::new(train_set.clone()).map_err(|e| e.to_string())?;
-    let make_loader = |config: &SslConfig, source: BagOfChannels<Dataset>| {
+    let source: Box<dyn SampleSource> = match args.mode {
+        Mode::Boc => Box::new(BagOfChannels::new(train_set.clone()).map_err(|e| e.to_string())?),
+        Mode::Multichannel => Box::new(train_set.clone()),
+    };
+    let make_loader = |config: &SslConfig, source: Box<dyn SampleSource>| {
         Loader::new(
             source,
             augmentation(config),
@@ -190,7 +215,7 @@ fn pretrain(
     let loader = make_loader(&config, source)?;
     if loader.batches_per_epoch() == 0 {
         return Err(format!(
-            "{} single-channel samples are fewer than one batch of {}; use more --images",
+            "{} training samples are fewer than one batch of {}; use more --images",
             loader.source().len(),
             config.train.batch_size_per_gpu
         ));
@@ -418,7 +443,7 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
     let extract = |avgpool: bool| ExtractConfig {
         n_last_blocks: 1,
         avgpool,
-        bag_of_channels: true,
+        bag_of_channels: args.mode.bag_of_channels(),
         l2_normalize: false,
         transform: EvalTransform::center(size, size),
         batch_size: 64,
@@ -491,7 +516,12 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
         "final_loss": trained.history.last().map(|m| m.total_loss),
         "linear_probe_grid": {"learning_rates": PROBE_LRS, "weight_decays": PROBE_WDS, "epochs": args.probe_epochs,
             "epoch_length": 50, "batch_size": 64, "validation": "10% carved from train, seed 0"},
-        "features": "Bag of Channels: per channel CLS token of the last block, concatenated (DINO protocol)",
+        "mode": if args.mode.bag_of_channels() { "boc" } else { "multichannel" },
+        "features": if args.mode.bag_of_channels() {
+            "Bag of Channels: per channel CLS token of the last block, concatenated (DINO protocol)"
+        } else {
+            "CLS token of the last block of the 4-channel model (DINO protocol)"
+        },
     });
     let text = serde_json::to_string_pretty(&metrics).map_err(|e| e.to_string())?;
     write_text(&out.join("metrics.json"), &(text + "\n"))?;
@@ -545,21 +575,21 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
     let (l0, l1) = loss_range(|m| m.total_loss);
     let report = format!(
         "# cellino quickstart\n\n\
-         Command: `cellino quickstart --out {out} --minutes {minutes} --seed {seed}`\n\n\
+         Command: `cellino quickstart --out {out} --minutes {minutes} --seed {seed}{mode_flag}`\n\n\
          {table}\n\n{verdict}\n\n\
          ## What ran\n\n\
          * **Data**: {n} synthetic single-cell crops, 4 channels (nucleus, microtubules, ER, protein), \
          64 x 64, 6 protein-localisation classes that differ only in the protein channel's spatial pattern; \
          {ntr} train / {nte} test (the manifest's `split` column). Files: `data/`.\n\
-         * **Pretraining**: `{cfg}` (compiled in{ov}): Bag-of-Channels ViT (in_chans 1, D {d}, depth {depth}, \
+         * **Pretraining**: `{cfg}` (compiled in{ov}): {model_text} (in_chans {in_chans}, D {d}, depth {depth}, \
          patch {patch}), DINO + iBOT + KoLeo, {gs}-px global / {nl} x {ls}-px local crops, batch {b}, on the \
-         {ntr} train crops x 4 channels. {it} iterations ({seen} single-channel samples) in {ts:.0} s \
+         {samples_text}. {it} iterations ({seen} samples) in {ts:.0} s \
          (budget {minutes} min). Loss {l0:.3} -> {l1:.3}. Checkpoint: `checkpoints/`, teacher: \
          `teacher_backbone.safetensors`, per-step metrics: `train_metrics.jsonl`, effective config: `config.yaml`.\n\
-         * **Features**: each channel through the backbone on its own (eval transform: resize to {gs} px, centre \
-         crop {gs}), the CLS token of the last block per channel, concatenated: {dim} columns (the first two rows \
+         * **Features**: {features_text} (eval transform: resize to {gs} px, centre \
+         crop {gs}): {dim} columns (the first two rows \
          of the table, and `ssl` / `random_init` in metrics.json). The last two rows (`cls_avgpool` in \
-         metrics.json) append each channel's patch-token average: random patch embeddings already give useful \
+         metrics.json) append the patch-token average (per channel for Bag of Channels): random patch embeddings already give useful \
          texture statistics there, so the gap is smaller. \
          The baseline is the same architecture with the random weights training started from (seed {seed}). \
          Files: `embeddings/{{ssl,random_init}}_{{train,test}}.npy` (+ `.csv`, `.json`).\n\
@@ -575,6 +605,19 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
         out = out.display(),
         minutes = args.minutes,
         seed = args.seed,
+        mode_flag = if args.mode.bag_of_channels() { "" } else { " --mode multichannel" },
+        model_text = if args.mode.bag_of_channels() { "Bag-of-Channels ViT" } else { "4-channel ViT" },
+        in_chans = vit.in_chans,
+        samples_text = if args.mode.bag_of_channels() {
+            format!("{} train crops x 4 channels (each channel its own sample)", train_set.len())
+        } else {
+            format!("{} 4-channel train crops", train_set.len())
+        },
+        features_text = if args.mode.bag_of_channels() {
+            "each channel through the backbone on its own, the CLS token of the last block per channel, concatenated"
+        } else {
+            "the CLS token of the last block"
+        },
         n = dataset.len(),
         ntr = train_set.len(),
         nte = test_set.len(),

@@ -68,7 +68,7 @@ fn tiny_quickstart_writes_every_output() {
         }
     }
     let set = cellino_eval::read_embeddings(out.join("embeddings/ssl_test.npy")).unwrap();
-    assert!(set.dim > 0);
+    assert_eq!(set.dim, 4 * 128, "Bag of Channels: one D = 128 CLS per channel");
 
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -120,4 +120,37 @@ fn bad_arguments_are_refused_before_writing() {
     let run = cellino(&["quickstart", "--out", file.to_str().unwrap(), "--minutes", "0.1"]);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("not a folder"));
+}
+
+#[test]
+fn tiny_multichannel_quickstart_trains_a_four_channel_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("qs4");
+    let o = out.to_str().unwrap();
+    let run = cellino(&[
+        "quickstart",
+        "--out",
+        o,
+        "--mode",
+        "multichannel",
+        "--images",
+        "40",
+        "--max-iterations",
+        "2",
+        "--probe-epochs",
+        "1",
+        "--set",
+        "train.batch_size_per_gpu=8",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["mode"], "multichannel");
+    score(&m, &["ssl", "linear", "macro_f1"]);
+    // One CLS of the 4-channel model, not four concatenated.
+    let set = cellino_eval::read_embeddings(out.join("embeddings/ssl_test.npy")).unwrap();
+    assert_eq!(set.dim, 128);
+    let config = std::fs::read_to_string(out.join("config.yaml")).unwrap();
+    assert!(config.contains("in_chans: 4") && config.contains("channel_adaptive: false"), "{config}");
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("--mode multichannel"));
 }
