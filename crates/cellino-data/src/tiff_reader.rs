@@ -215,6 +215,17 @@ fn select_pages(
                 format!("{} × {}", ome.size_x, ome.size_y),
             ));
         }
+        // Each channel plane is a page: a SizeC beyond the file is refused before anything is
+        // allocated per channel (a forged SizeC="100000000000000" asked for 800 TB).
+        let samples = first.samples.max(1);
+        if ome.size_c > reduced.len().saturating_mul(samples) {
+            return Err(DataError::metadata(
+                path,
+                "OME-XML",
+                format!("SizeC ≤ {} pages × {samples} samples per page", reduced.len()),
+                format!("SizeC {}", ome.size_c),
+            ));
+        }
         let (ifds, names) = ome.select(opts.z, opts.t, first.samples, path)?;
         if let Some(&bad) = ifds.iter().find(|&&i| i >= reduced.len()) {
             return Err(DataError::metadata(

@@ -254,3 +254,23 @@ fn hpa_names_and_tensor() {
     let t = im.to_tensor(&candle_core::Device::Cpu).unwrap();
     assert_eq!(t.dims(), &[4, 32, 48]);
 }
+
+#[test]
+fn ome_size_c_beyond_the_pages_is_an_error() {
+    // Found by hand while fuzzing (fuzz/README.md): an OME-XML SizeC of 10^14 made the plane
+    // selection reserve 10^14 IFD slots (an 800 TB allocation: abort). Rewritten in place so
+    // the ImageDescription keeps its length (12 pages of 48 × 32 on disk).
+    let bytes = std::fs::read(common::data_dir("synthetic").join("ome_tczyx.ome.tif")).unwrap();
+    let old = r#"DimensionOrder="XYZCT" Type="uint16" SizeX="48" SizeY="32" SizeZ="2" SizeC="3" SizeT="2""#;
+    for size_c in ["100000000000000", "13"] {
+        let new = format!(r#"SizeX="48" SizeY="32" SizeZ="1" SizeC="{size_c}" SizeT="1""#);
+        let new = format!("{new:<width$}", width = old.len());
+        let at = bytes.windows(old.len()).position(|w| w == old.as_bytes()).expect("the fixture's Pixels attributes");
+        let mut forged = bytes.clone();
+        forged[at..at + old.len()].copy_from_slice(new.as_bytes());
+        let r = catch_unwind(AssertUnwindSafe(|| read_image_bytes(&forged, "bigc.ome.tif", &opts())));
+        let e = r.unwrap_or_else(|_| panic!("SizeC {size_c} panicked")).unwrap_err();
+        assert!(matches!(e, ImageError::Metadata { .. }), "SizeC {size_c}: {e}");
+        assert!(e.to_string().contains("SizeC"), "{e}");
+    }
+}
