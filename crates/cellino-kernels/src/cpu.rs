@@ -77,3 +77,14 @@ pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
         n => gemm::Parallelism::Rayon(n),
     }
 }
+
+/// The mutable elements of an f32 or f64 storage (for in-place ops).
+pub(crate) fn as_mut_slice<'a, T: Real>(op: &'static str, s: &'a mut CpuStorage) -> Result<&'a mut [T]> {
+    let dtype = candle_core::backend::BackendStorage::dtype(s);
+    let any: &mut dyn std::any::Any = match s {
+        CpuStorage::F32(v) => v,
+        CpuStorage::F64(v) => v,
+        _ => return Err(KernelError::dtype(op, dtype)),
+    };
+    any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice()).ok_or_else(|| KernelError::dtype(op, dtype))
+}

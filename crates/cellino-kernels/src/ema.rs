@@ -5,7 +5,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{contiguous, fast_path};
+use crate::cpu::{as_mut_slice, contiguous, fast_path};
 use crate::real::Real;
 use crate::simd::multiversion;
 
@@ -94,7 +94,7 @@ impl InplaceOp2 for Ema {
             let Some((start, end)) = tl.contiguous_offsets() else {
                 return Err(KernelError::shape(OP, "teacher tensor is not contiguous"));
             };
-            let t = as_mut_slice::<T>(ts)?
+            let t = as_mut_slice::<T>(OP, ts)?
                 .get_mut(start..end)
                 .ok_or_else(|| KernelError::shape(OP, "teacher layout outside its buffer"))?;
             if t.len() != s.len() {
@@ -110,17 +110,6 @@ impl InplaceOp2 for Ema {
             other => Err(crate::cpu::dtype_error(OP, other)),
         }
     }
-}
-
-/// The mutable elements of an f32 or f64 storage.
-fn as_mut_slice<T: Real>(s: &mut CpuStorage) -> Result<&mut [T]> {
-    let dtype = candle_core::backend::BackendStorage::dtype(s);
-    let any: &mut dyn std::any::Any = match s {
-        CpuStorage::F32(v) => v,
-        CpuStorage::F64(v) => v,
-        _ => return Err(KernelError::dtype(OP, dtype)),
-    };
-    any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice()).ok_or_else(|| KernelError::dtype(OP, dtype))
 }
 
 multiversion! {
