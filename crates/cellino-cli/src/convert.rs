@@ -58,9 +58,9 @@ pub fn run(args: &ConvertArgs) -> Result<(), String> {
     write_atomically(&args.output, |tmp| candle_core::safetensors::save(&tensors, tmp))
         .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
     if !sd.head_keys.is_empty() {
-        eprintln!("note: {} head tensors (dino_head / ibot_head) were not copied", sd.head_keys.len());
+        crate::warn!("note: {} head tensors (dino_head / ibot_head) were not copied", sd.head_keys.len());
     }
-    eprintln!("wrote {} ({} tensors, layout {:?})", args.output.display(), tensors.len(), args.layout);
+    crate::info!("wrote {} ({} tensors, layout {:?})", args.output.display(), tensors.len(), args.layout);
     Ok(())
 }
 

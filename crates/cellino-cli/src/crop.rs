@@ -103,16 +103,18 @@ pub fn run(args: &CropArgs) -> Result<(), String> {
     })?;
     // A few examples are enough to check; the count is in the summary line.
     for s in crops.skipped.iter().take(5) {
-        eprintln!(
+        crate::info!(
             "skipped cell {} at (y {:.2}, x {:.2}): its crop reaches past the border",
-            s.center.label, s.center.y, s.center.x
+            s.center.label,
+            s.center.y,
+            s.center.x
         );
     }
     if crops.skipped.len() > 5 {
-        eprintln!("... and {} more skipped", crops.skipped.len() - 5);
+        crate::info!("... and {} more skipped", crops.skipped.len() - 5);
     }
     let padded = crops.crops.iter().filter(|c| c.padded).count();
-    eprintln!(
+    crate::info!(
         "wrote {} crops of {}x{}x{} ({} zero-padded, {} skipped) and {}",
         crops.crops.len(),
         image.channels,

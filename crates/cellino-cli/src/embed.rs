@@ -198,7 +198,7 @@ fn run_raw(args: &EmbedArgs, arch: Option<Arch>) -> Result<(), EmbedError> {
     }
     write_atomically(&args.output, |tmp| out.write_npy(tmp))
         .map_err(|e| EmbedError::Output { path: args.output.clone(), reason: e.to_string() })?;
-    eprintln!("wrote {}: float32 {:?} (embed dim {})", args.output.display(), out.dims(), model.config().embed_dim);
+    crate::info!("wrote {}: float32 {:?} (embed dim {})", args.output.display(), out.dims(), model.config().embed_dim);
     Ok(())
 }
 
@@ -308,7 +308,7 @@ fn run_dataset(args: &EmbedArgs, arch: Option<Arch>) -> Result<(), EmbedError> {
     }
     let source = ModelSource { checkpoint: Some(&args.model), arch };
     let sidecar = write_embeddings(&args.output, &extracted, model.config(), source)?;
-    eprintln!(
+    crate::info!(
         "wrote {} (float32 [{}, {}]) with {}, {} and {}",
         args.output.display(),
         sidecar.n_rows,

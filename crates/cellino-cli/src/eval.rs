@@ -410,7 +410,7 @@ fn run_linear(a: &LinearArgs) -> Result<(), String> {
     inputs["val_labels"] = json!(a.val_labels.as_deref().map(path_str));
     v["inputs"] = inputs;
     write_json(&a.out, &v)?;
-    eprintln!(
+    crate::info!(
         "{}: test macro F1 {:.4}, accuracy {:.4} ({}); wrote {}",
         report.best_classifier,
         report.test.macro_f1(),
@@ -486,7 +486,7 @@ fn run_knn(a: &KnnArgs) -> Result<(), String> {
                 .collect()
         })
         .unwrap_or_default();
-    eprintln!("{}; wrote {}", summary.join(", "), a.out.display());
+    crate::info!("{}; wrote {}", summary.join(", "), a.out.display());
     Ok(())
 }
 
@@ -682,7 +682,7 @@ fn run_chammi(a: &ChammiArgs) -> Result<(), String> {
         let inputs = chammi_task_inputs(&train, &test, subset, split, None).map_err(|e| e.to_string())?;
         let task = inputs.task().map_err(|e| e.to_string())?;
         let report = task.run(&classifier).map_err(|e| format!("{}: {e}", split.name()))?;
-        eprintln!("{}: macro F1 {:.4}, accuracy {:.4}", report.task, report.macro_f1, report.accuracy);
+        crate::info!("{}: macro F1 {:.4}, accuracy {:.4}", report.task, report.macro_f1, report.accuracy);
         summary.push(json!({
             "task": split.name(),
             "macro_f1": report.macro_f1,
@@ -707,7 +707,7 @@ fn run_chammi(a: &ChammiArgs) -> Result<(), String> {
         "inputs": { "features": path_str(&a.features), "meta": path_str(&a.meta) },
     });
     write_json(&a.out, &v)?;
-    eprintln!("wrote {}", a.out.display());
+    crate::info!("wrote {}", a.out.display());
     Ok(())
 }
 
@@ -833,7 +833,7 @@ fn run_sweep(a: &SweepArgs) -> Result<(), String> {
     };
     let results = channel_sweep(&train, &test, &layout, &subsets, &classifier).map_err(e)?;
     for r in &results {
-        eprintln!("{}: macro F1 {:.4}, accuracy {:.4}", r.channels.join(","), r.macro_f1, r.accuracy);
+        crate::info!("{}: macro F1 {:.4}, accuracy {:.4}", r.channels.join(","), r.macro_f1, r.accuracy);
     }
     let v = json!({
         "subsets": results,
@@ -846,6 +846,6 @@ fn run_sweep(a: &SweepArgs) -> Result<(), String> {
         "inputs": a.data.inputs_json(),
     });
     write_json(&a.out, &v)?;
-    eprintln!("{} subsets; wrote {}", results.len(), a.out.display());
+    crate::info!("{} subsets; wrote {}", results.len(), a.out.display());
     Ok(())
 }

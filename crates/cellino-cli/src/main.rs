@@ -23,6 +23,7 @@ mod embed;
 mod eval;
 mod inspect;
 mod labels;
+mod log;
 mod quickstart;
 mod selftest;
 mod synth;

@@ -226,7 +226,7 @@ fn pretrain(
         Some(m) => m,
         None => {
             let per_step = time_steps(&config, &loader)?;
-            eprintln!("one training step takes {:.2} s on this machine", per_step);
+            crate::info!("one training step takes {:.2} s on this machine", per_step);
             ((budget / per_step.max(1e-6)) as u64).max(epochs)
         }
     };
@@ -275,7 +275,7 @@ fn pretrain(
     let seconds = t0.elapsed().as_secs_f64();
     let ckpt = trainer.save_checkpoint(&out.join("checkpoints"), cursor, 1).map_err(|e| e.to_string())?;
     trainer.export_teacher(&out.join("teacher_backbone.safetensors")).map_err(|e| e.to_string())?;
-    eprintln!(
+    crate::info!(
         "pretrained {} iterations ({} images) in {seconds:.0} s; checkpoint {}",
         trainer.iteration,
         trainer.iteration as usize * config.train.batch_size_per_gpu,
@@ -417,7 +417,7 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
     if train_set.is_empty() || test_set.is_empty() {
         return Err(format!("--images {}: the split left no train or no test crops; use more", args.images));
     }
-    eprintln!(
+    crate::info!(
         "synthetic data: {} crops of {}x{}x{} ({} train, {} test, {} classes) in {}",
         dataset.len(),
         synth.channels,

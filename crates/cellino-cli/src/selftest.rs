@@ -90,7 +90,7 @@ pub fn run(args: &SelftestArgs) -> Result<(), String> {
     let cuda = device.is_cuda();
     let t0 = Instant::now();
     let build = if cfg!(feature = "cuda") { "cuda" } else { "cpu-only" };
-    eprintln!("selftest on {} ({build} build), quick={}", args.device, args.quick);
+    crate::info!("selftest on {} ({build} build), quick={}", args.device, args.quick);
 
     // 1. Parity.
     let dtypes: Vec<DType> = match (args.dtypes.is_empty(), cuda) {
@@ -99,16 +99,16 @@ pub fn run(args: &SelftestArgs) -> Result<(), String> {
         (false, _) => args.dtypes.iter().map(|d| if d == "bf16" { DType::BF16 } else { DType::F32 }).collect(),
     };
     let parity = parity::run(&device, &dtypes, args.quick).map_err(|e| format!("op parity: {e}"))?;
-    eprintln!("op parity done ({:.1} s)", t0.elapsed().as_secs_f64());
+    crate::info!("op parity done ({:.1} s)", t0.elapsed().as_secs_f64());
 
     // 2. Training smoke run.
     let smoke = smoke::run(&device).map_err(|e| parity::one_line(&e.to_string()));
-    eprintln!("training smoke run done ({:.1} s)", t0.elapsed().as_secs_f64());
+    crate::info!("training smoke run done ({:.1} s)", t0.elapsed().as_secs_f64());
 
     // 3. Throughput.
     let jobs = if args.no_bench { vec![] } else { bench::jobs(cuda, args.quick) };
     let bench = bench::run(&device, &jobs, args.quick, |r| {
-        eprintln!(
+        crate::info!(
             "bench {} {} {} batch {}: {} img/s ({:.1} s)",
             r.model,
             r.work,

@@ -48,7 +48,7 @@ pub fn run(args: &SynthArgs) -> Result<(), String> {
         ..SynthConfig::default()
     };
     let manifest = write_synthetic_dataset(&args.out, &config).map_err(|e| e.to_string())?;
-    eprintln!(
+    crate::info!(
         "wrote {} crops of {}x{}x{} ({} classes) and {}",
         args.images,
         args.channels,

@@ -319,7 +319,7 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     let export = out_dir.join("teacher_backbone.safetensors");
     trainer.export_teacher(&export).map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
-    eprintln!(
+    crate::info!(
         "trained iterations {start}..{} in {secs:.1} s; teacher backbone: {}",
         trainer.iteration,
         export.display()

@@ -187,3 +187,33 @@ fn every_config_file_is_read_by_something() {
     let err = cellino_ssl::SslConfig::from_yaml_str(&bad, "quickstart.yaml").unwrap_err().to_string();
     assert!(err.contains("batch_size") && err.contains(&format!("line {line}")) && err.contains("column"), "{err}");
 }
+
+/// `RUST_LOG=error` leaves only errors on stderr; the default shows the progress notes.
+#[test]
+fn rust_log_sets_the_verbosity() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = |level: Option<&str>, out: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cellino"));
+        cmd.args(["synth", "--out", dir.path().join(out).to_str().unwrap(), "--images", "6", "--size", "16"]);
+        match level {
+            Some(l) => cmd.env("RUST_LOG", l),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        cmd.output().unwrap()
+    };
+    let default = synth(None, "a");
+    assert!(default.status.success());
+    assert!(String::from_utf8_lossy(&default.stderr).contains("wrote"), "{default:?}");
+    let quiet = synth(Some("error"), "b");
+    assert!(quiet.status.success());
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(dir.path().join("b/manifest.csv").is_file());
+    // Errors still print.
+    let bad = Command::new(env!("CARGO_BIN_EXE_cellino"))
+        .args(["inspect", dir.path().join("missing.tif").to_str().unwrap()])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("error:"));
+}
