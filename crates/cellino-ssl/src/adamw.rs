@@ -56,7 +56,9 @@ impl AdamW {
         }
         // Detached: a gradient still references its forward graph, and keeping it in the moments would
         // keep every step's activations alive.
-        let grad = grad.detach().to_dtype(DType::F32)?;
+        // Contiguous: matmul backward hands some weight gradients over as transposed views, and the
+        // in-place step needs plain buffers (one copy is far cheaper than the composite).
+        let grad = grad.detach().to_dtype(DType::F32)?.contiguous()?;
         let st = match self.state.get_mut(name) {
             Some(s) => s,
             None => {
