@@ -8,7 +8,6 @@
 //!   and `emb.parquet` (one row per feature row: source path, manifest line, metadata columns,
 //!   label) and `emb.json` (checkpoint hash, architecture, channels, transform, feature layout).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
@@ -16,7 +15,7 @@ use cellino_data::{ChannelRef, ChannelTiling, Dataset, EvalTransform, ManifestOp
 use cellino_eval::{ExtractConfig, ModelSource, Progress, extract_features, write_embeddings};
 use cellino_vit::{Arch, DinoVisionTransformer, FeatureKind, PosEmbedInterpolation, embed_batch};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::atomic_write::write_atomically;
 
@@ -257,15 +256,7 @@ fn open_input(args: &EmbedArgs) -> Result<Dataset, EmbedError> {
 }
 
 fn progress_bar(total: usize) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} images ({elapsed}, eta {eta})") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message("embedding");
-    bar
+    crate::progress::bar(total, "images", "embedding")
 }
 
 /// The dataset mode: extract features and write emb.npy / emb.csv / emb.parquet / emb.json.

@@ -9,7 +9,7 @@ use cellino_eval::{
     ChammiClassifier, Distance, EmbeddingSet, FeatureLayout, KnnConfig, LinearProbeConfig, MulticlassMetrics,
     ProbeSelection, Split, SplitMetrics, StoredLabels, SweepClassifier, SweepSubsets, Targets, Validation,
     chammi_task_inputs, channel_sweep, knn_evaluate, layout_channel_names, nearest_neighbours, read_embeddings,
-    run_linear_probe,
+    run_linear_probe_reporting,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
@@ -402,7 +402,14 @@ fn run_linear(a: &LinearArgs) -> Result<(), String> {
     let mut config = a.grid.config();
     config.seed = a.seed;
     (config.n_last_blocks, config.avgpool) = sidecar_layout(&a.data.train_features);
-    let report = run_linear_probe(&train, validation, &test, &config).map_err(e)?;
+    let pb = crate::progress::bar(config.iterations(train.n_samples()), "iterations", "linear-probe grid");
+    // The grid trains on train minus the carved validation rows: take the length it reports.
+    let mut tick = |done: usize, total: usize| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    };
+    let report = run_linear_probe_reporting(&train, validation, &test, &config, &mut tick).map_err(e)?;
+    pb.finish_and_clear();
     let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     v["classes"] = json!(class_names(&enc));
     let mut inputs = a.data.inputs_json();

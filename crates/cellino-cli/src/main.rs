@@ -24,6 +24,7 @@ mod eval;
 mod inspect;
 mod labels;
 mod log;
+mod progress;
 mod quickstart;
 mod selftest;
 mod synth;

@@ -247,7 +247,8 @@ pub use knn::{
 pub use linear::{
     AdamWParams, ClassifierSpec, DEFAULT_LEARNING_RATES, DEFAULT_WEIGHT_DECAYS, GridRow, GridTrainer, InfiniteSampler,
     LinearGrid, LinearProbeConfig, LinearProbeReport, LossKind, Selection, SelectionMetric, SelectionSource,
-    TrainedGrid, Validation, run_linear_probe, train_linear_grid,
+    TrainedGrid, Validation, run_linear_probe, run_linear_probe_reporting, train_linear_grid,
+    train_linear_grid_reporting,
 };
 pub use metrics::{MulticlassMetrics, MultilabelMetrics, average_precision, multilabel_predictions};
 pub use report::{MulticlassSummary, MultilabelSummary, SplitMetrics};

@@ -89,6 +89,13 @@ fn carved_validation_by_default_and_selection_rule() {
 
     // Deterministic.
     assert_eq!(run_linear_probe(&train, Validation::DEFAULT_CARVE, &test, &config).unwrap(), report);
+    // The reporting variant gives the same report and one call per training iteration.
+    let mut calls = vec![];
+    let mut record = |done: usize, total: usize| calls.push((done, total));
+    let reported =
+        cellino_eval::run_linear_probe_reporting(&train, Validation::DEFAULT_CARVE, &test, &config, &mut record);
+    assert_eq!(reported.unwrap(), report);
+    assert_eq!(calls, (1..=100).map(|i| (i, 100)).collect::<Vec<_>>());
 
     // JSON contract: .test.macro_f1 / .test.accuracy, and a lossless round trip.
     let json = serde_json::to_value(&report).unwrap();

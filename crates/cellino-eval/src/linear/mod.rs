@@ -222,6 +222,15 @@ pub struct TrainedGrid {
 /// # Errors
 /// An invalid configuration, a train split with fewer than 2 samples.
 pub fn train_linear_grid(train: &Split<'_>, config: &LinearProbeConfig) -> Result<TrainedGrid> {
+    train_linear_grid_reporting(train, config, &mut |_, _| {})
+}
+
+/// [`train_linear_grid`], calling `progress(done, total)` after every iteration (for a progress bar).
+pub fn train_linear_grid_reporting(
+    train: &Split<'_>,
+    config: &LinearProbeConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<TrainedGrid> {
     config.validate()?;
     min_samples(train, "train split")?;
     let n = train.n_samples();
@@ -238,6 +247,7 @@ pub fn train_linear_grid(train: &Split<'_>, config: &LinearProbeConfig) -> Resul
         if it >= iterations - tail {
             final_losses.iter_mut().zip(&losses).for_each(|(a, l)| *a += l / tail as f64);
         }
+        progress(it + 1, iterations);
     }
     let loss = trainer.loss();
     Ok(TrainedGrid { grid: trainer.into_grid(), loss, iterations, final_losses })
@@ -295,6 +305,17 @@ pub fn run_linear_probe(
     test: &Split<'_>,
     config: &LinearProbeConfig,
 ) -> Result<LinearProbeReport> {
+    run_linear_probe_reporting(train, validation, test, config, &mut |_, _| {})
+}
+
+/// [`run_linear_probe`], calling `progress(done, total)` after every training iteration of the grid.
+pub fn run_linear_probe_reporting(
+    train: &Split<'_>,
+    validation: Validation<'_>,
+    test: &Split<'_>,
+    config: &LinearProbeConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<LinearProbeReport> {
     config.validate()?;
     train.check_compatible(test, "test split (vs train)")?;
     min_samples(train, "train split")?;
@@ -327,7 +348,7 @@ pub fn run_linear_probe(
         ),
     };
 
-    let trained = train_linear_grid(&fit, config)?;
+    let trained = train_linear_grid_reporting(&fit, config, progress)?;
     let grid = &trained.grid;
     let scored = grid.map_scores(&select.features(), |_, scores| metrics_or_diverged(select.targets(), &scores))?;
     let metric = config.selection_metric;
