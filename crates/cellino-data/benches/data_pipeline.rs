@@ -54,8 +54,10 @@ fn write_tiff_pages(path: &Path, image: &MultiChannelImage, compression: Compres
 }
 
 fn write_npy_u16(path: &Path, image: &MultiChannelImage) {
-    let mut header =
-        format!("{{'descr': '<u2', 'fortran_order': False, 'shape': ({}, {}, {}), }}", image.channels, image.height, image.width);
+    let mut header = format!(
+        "{{'descr': '<u2', 'fortran_order': False, 'shape': ({}, {}, {}), }}",
+        image.channels, image.height, image.width
+    );
     // Pad so that magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -96,17 +98,20 @@ fn decode_inputs() -> Vec<(&'static str, PathBuf)> {
             "u16_4page_none.tif" => write_tiff_pages(&path, &cell, Compression::Uncompressed),
             "u16_4page_lzw.tif" => write_tiff_pages(&path, &cell, Compression::Lzw),
             "u16_4page_deflate.tif" => write_tiff_pages(&path, &cell, Compression::Deflate(DeflateLevel::Balanced)),
-            "u16_grey.png" => image::ImageBuffer::<image::Luma<u16>, _>::from_raw(SIZE as u32, SIZE as u32, plane0.clone())
-                .expect("grey buffer")
-                .save(&path)
-                .expect("png written"),
+            "u16_grey.png" => {
+                image::ImageBuffer::<image::Luma<u16>, _>::from_raw(SIZE as u32, SIZE as u32, plane0.clone())
+                    .expect("grey buffer")
+                    .save(&path)
+                    .expect("png written")
+            }
             "u8_rgba.png" => image::RgbaImage::from_raw(SIZE as u32, SIZE as u32, rgba.clone())
                 .expect("rgba buffer")
                 .save(&path)
                 .expect("png written"),
             "u16_4ch.npy" => write_npy_u16(&path, &cell),
             _ => {
-                let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real/stardist_dsb2018_nuclei/img2d.tif");
+                let real =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real/stardist_dsb2018_nuclei/img2d.tif");
                 std::fs::copy(real, &path).expect("real sample copied");
             }
         }
