@@ -1,13 +1,11 @@
 //! `cellino inspect`: what is in an image, a checkpoint or a dataset (manifest CSV, image folder,
 //! dinov2 dataset string), as text or JSON.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use cellino_data::{DatasetKind, DatasetSummary, MultiChannelImage, ReadOptions, SampleType, open_dataset, read_image};
 use cellino_vit::{Arch, PosEmbedInterpolation, infer_config, load_state_dict};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 
 const INSPECT_HELP: &str = "\
@@ -81,14 +79,7 @@ fn summarise_dataset(path: &Path, max_rows: Option<usize>) -> Result<DatasetSumm
     let opened = open_dataset(&spec).map_err(|e| e.to_string())?;
     let dataset = opened.dataset;
     let total = max_rows.map_or(dataset.len(), |m| m.min(dataset.len()));
-    // Only drawn on a terminal, so that piped JSON and logs stay clean.
-    let target =
-        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-    let pb = ProgressBar::with_draw_target(Some(total as u64), target);
-    pb.set_style(
-        ProgressStyle::with_template("inspect [{bar:30}] {pos}/{len} images  ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let pb = crate::progress::with_template(total as u64, "inspect [{bar:30}] {pos}/{len} images  ETA {eta}");
     let summary = DatasetSummary::of(&dataset, max_rows, |done, _| pb.set_position(done as u64));
     pb.finish_and_clear();
     Ok(summary)

@@ -1,19 +1,26 @@
 //! The progress bar of every long loop: count, rate and ETA on stderr, hidden when stderr is not
-//! a terminal (logs and CI stay clean) or when `RUST_LOG` asks for warnings and errors only.
+//! a terminal (logs, piped JSON and CI stay clean) or when `RUST_LOG` asks for warnings and errors
+//! only.
 
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A bar over `total` `unit`s, labelled `message`.
-pub fn bar(total: usize, unit: &str, message: &str) -> ProgressBar {
+/// A bar over `total` steps drawn with an indicatif `template` (the default style if it does not
+/// parse).
+pub fn with_template(total: u64, template: &str) -> ProgressBar {
     let visible = std::io::stderr().is_terminal() && crate::log::enabled(crate::log::Level::Info);
     let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-    let bar = ProgressBar::with_draw_target(Some(total as u64), target);
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar
+}
+
+/// A bar over `total` `unit`s, labelled `message`, with rate and ETA.
+pub fn bar(total: usize, unit: &str, message: &str) -> ProgressBar {
     let template = format!("{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{elapsed}}, eta {{eta}})");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = with_template(total as u64, &template);
     bar.set_message(message.to_string());
     bar
 }

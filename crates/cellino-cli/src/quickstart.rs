@@ -18,7 +18,7 @@
 mod font;
 mod plot;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,7 +33,7 @@ use cellino_eval::{
 use cellino_ssl::{SslConfig, SslTrainer, StepMetrics, augmentation, loader_config, metrics_json_line};
 use cellino_vit::{DinoVisionTransformer, random_state_dict};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::json;
 
 use crate::atomic_write::write_atomically;
@@ -106,11 +106,7 @@ const KNN_KS: [usize; 2] = [10, 20];
 const KNN_MAIN_K: usize = 20;
 
 fn quiet_bar(len: u64, prefix: &'static str, template: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(
-        Some(len),
-        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    pb.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let pb = crate::progress::with_template(len, template);
     pb.set_prefix(prefix);
     pb
 }

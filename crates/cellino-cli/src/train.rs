@@ -18,7 +18,7 @@
 //! `train.checkpoint_period`, `train.saveckp_freq`).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -29,7 +29,7 @@ use cellino_ssl::{
     metrics_json_line,
 };
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::atomic_write::write_atomically;
 
@@ -199,15 +199,7 @@ fn truncate_metrics(path: &Path, iteration: u64) -> Result<(), String> {
 }
 
 fn progress_bar(until: u64, start: u64) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(
-        Some(until),
-        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} it  {msg}  ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let pb = crate::progress::with_template(until, "{prefix} [{bar:30}] {pos}/{len} it  {msg}  ETA {eta}");
     pb.set_prefix("train");
     pb.set_position(start);
     pb
