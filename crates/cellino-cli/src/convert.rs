@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use cellino_vit::{DinoVisionTransformer, PosEmbedInterpolation, load_state_dict};
 use clap::{Args, ValueEnum};
 
-use crate::atomic_write::write_atomically;
+use cellino_data::write_atomically;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Layout {

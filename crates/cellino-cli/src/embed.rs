@@ -17,7 +17,7 @@ use cellino_vit::{Arch, DinoVisionTransformer, FeatureKind, PosEmbedInterpolatio
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 
-use crate::atomic_write::write_atomically;
+use cellino_data::write_atomically;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Features {

@@ -14,8 +14,8 @@ use cellino_eval::{
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::atomic_write::write_atomically;
 use crate::labels::{Encoded, Features, RawLabels, encode, read_features, read_labels};
+use cellino_data::write_atomically;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  cellino eval knn --train-features train.npy --train-labels train.csv \\\n      \

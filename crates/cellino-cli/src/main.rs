@@ -16,7 +16,6 @@
 //! Every failure prints one line `error: ...` on stderr and exits with status 1; nothing is
 //! written under an output name unless the command succeeded.
 
-mod atomic_write;
 mod convert;
 mod crop;
 mod embed;

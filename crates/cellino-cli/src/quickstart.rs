@@ -36,7 +36,7 @@ use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use serde_json::json;
 
-use crate::atomic_write::write_atomically;
+use cellino_data::write_atomically;
 
 /// The training recipe, compiled into the binary so that the quickstart needs no files.
 const CONFIG_YAML: &str = include_str!("../../../configs/quickstart.yaml");

@@ -22,7 +22,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use clap::Args;
 
-use crate::atomic_write::write_atomically;
+use cellino_data::write_atomically;
 
 const SELFTEST_HELP: &str = "\
 Examples:

@@ -31,7 +31,7 @@ use cellino_ssl::{
 use clap::Args;
 use indicatif::ProgressBar;
 
-use crate::atomic_write::write_atomically;
+use cellino_data::write_atomically;
 
 const TRAIN_HELP: &str = "\
 Examples:

@@ -165,6 +165,7 @@
 //! ```
 
 mod adapter;
+mod atomic;
 mod boc;
 mod chammi;
 mod channels;
@@ -197,6 +198,7 @@ mod tiff_reader;
 pub mod transform;
 
 pub use adapter::{AdapterReport, ChannelAdapter, ChannelSlot, Fill, SlotSource};
+pub use atomic::{AtomicWriteError, write_atomically};
 pub use boc::BagOfChannels;
 pub use chammi::{ChammiMetadata, ChammiSplit, ChammiSubset, chammi_loo_groups};
 pub use channels::{ChannelId, ChannelRef, resolve_channel};

@@ -288,7 +288,7 @@ pub fn scatter(
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<(), String> {
-    crate::atomic_write::write_atomically(path, |p| {
+    cellino_data::write_atomically(path, |p| {
         img.save_with_format(p, image::ImageFormat::Png).map_err(std::io::Error::other)
     })
     .map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -41,15 +41,12 @@ fn io_error(path: &Path, source: impl Into<std::io::Error>) -> DataError {
     DataError::Io { path: path.to_path_buf(), source: source.into() }
 }
 
-/// Writes through a temporary sibling and renames it into place, so a reader never sees half a file.
+/// [`write_atomically`](crate::write_atomically) with its errors as [`DataError`]s.
 fn write_atomically(dest: &Path, write: impl FnOnce(&Path) -> Result<(), DataError>) -> Result<(), DataError> {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| io_error(dest, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::write_atomically(dest, write).map_err(|e| match e {
+        crate::AtomicWriteError::Write(e) => e,
+        crate::AtomicWriteError::Rename { path, source } => io_error(&path, source),
+    })
 }
 
 fn xml_escape(s: &str) -> String {

@@ -1,4 +1,5 @@
-//! Writes that never leave a partial file behind: write a temporary sibling, then rename.
+//! Writes that never leave a partial file behind: write a temporary sibling, then rename. Shared
+//! by this crate's writers and the `cellino` command line.
 
 use std::path::{Path, PathBuf};
 
