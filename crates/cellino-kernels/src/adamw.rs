@@ -10,7 +10,7 @@ use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{as_mut_slice, contiguous, fast_path};
+use crate::cpu::{contiguous, contiguous_mut, fast_path};
 use crate::real::Real;
 
 const OP: &str = "adamw_step";
@@ -161,13 +161,11 @@ impl InplaceOp3 for Update {
 
 /// The `len` elements of a contiguous in-place operand.
 fn own_slice<'a, T: Real>(s: &'a mut CpuStorage, l: &Layout, len: usize) -> Result<&'a mut [T]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        return Err(KernelError::shape(OP, "in-place operand is not contiguous"));
-    };
-    as_mut_slice::<T>(OP, s)?
-        .get_mut(start..end)
-        .filter(|x| x.len() == len)
-        .ok_or_else(|| KernelError::shape(OP, "in-place operand and gradient sizes differ"))
+    let x = contiguous_mut::<T>(OP, s, l)?;
+    if x.len() != len {
+        return Err(KernelError::shape(OP, "in-place operand and gradient sizes differ"));
+    }
+    Ok(x)
 }
 
 #[cfg(test)]

@@ -78,13 +78,20 @@ pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
     }
 }
 
-/// The mutable elements of an f32 or f64 storage (for in-place ops).
-pub(crate) fn as_mut_slice<'a, T: Real>(op: &'static str, s: &'a mut CpuStorage) -> Result<&'a mut [T]> {
-    let dtype = candle_core::backend::BackendStorage::dtype(s);
+/// The elements of a contiguous in-place operand (f32 or f64 storage), mutable: the twin of
+/// [`contiguous`] for `InplaceOp`s.
+pub(crate) fn contiguous_mut<'a, T: Real>(op: &'static str, s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [T]> {
+    let dtype = BackendStorage::dtype(s);
     let any: &mut dyn std::any::Any = match s {
         CpuStorage::F32(v) => v,
         CpuStorage::F64(v) => v,
         _ => return Err(KernelError::dtype(op, dtype)),
     };
-    any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice()).ok_or_else(|| KernelError::dtype(op, dtype))
+    let data = any.downcast_mut::<Vec<T>>().ok_or_else(|| KernelError::dtype(op, dtype))?;
+    match l.contiguous_offsets() {
+        Some((start, end)) if end <= data.len() => Ok(&mut data[start..end]),
+        _ => {
+            Err(KernelError::shape(op, format!("expects a contiguous in-place operand, got strides {:?}", l.stride())))
+        }
+    }
 }

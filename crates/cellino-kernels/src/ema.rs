@@ -5,7 +5,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{as_mut_slice, contiguous, fast_path};
+use crate::cpu::{contiguous, contiguous_mut, fast_path};
 use crate::real::Real;
 use crate::simd::multiversion;
 
@@ -91,12 +91,7 @@ impl InplaceOp2 for Ema {
     fn cpu_fwd(&self, ts: &mut CpuStorage, tl: &Layout, ss: &CpuStorage, sl: &Layout) -> Result<()> {
         fn run<T: Real>(m: f64, ts: &mut CpuStorage, tl: &Layout, ss: &CpuStorage, sl: &Layout) -> Result<()> {
             let s = contiguous::<T>(OP, ss, sl)?;
-            let Some((start, end)) = tl.contiguous_offsets() else {
-                return Err(KernelError::shape(OP, "teacher tensor is not contiguous"));
-            };
-            let t = as_mut_slice::<T>(OP, ts)?
-                .get_mut(start..end)
-                .ok_or_else(|| KernelError::shape(OP, "teacher layout outside its buffer"))?;
+            let t = contiguous_mut::<T>(OP, ts, tl)?;
             if t.len() != s.len() {
                 return Err(KernelError::shape(OP, "teacher and student sizes differ"));
             }

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp1, InplaceOp1, Layout, Result, Shape, Tens
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{contiguous, fast_path, rows_per_task, tensor, with_data};
+use crate::cpu::{contiguous, contiguous_mut, fast_path, rows_per_task, tensor, with_data};
 use crate::real::Real;
 use crate::simd::multiversion;
 
@@ -102,18 +102,15 @@ impl InplaceOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
-        fn run<T: Real>(v: &mut [T], l: &Layout) -> Result<()> {
-            let Some((start, end)) = l.contiguous_offsets() else {
-                return Err(KernelError::shape(OP, "in place needs a contiguous tensor".to_string()));
-            };
-            let v = &mut v[start..end];
+        fn run<T: Real>(s: &mut CpuStorage, l: &Layout) -> Result<()> {
+            let v = contiguous_mut::<T>(OP, s, l)?;
             let c = chunk(v.len());
             v.par_chunks_mut(c).for_each(forward_in_place);
             Ok(())
         }
         match s {
-            CpuStorage::F32(v) => run(v, l),
-            CpuStorage::F64(v) => run(v, l),
+            CpuStorage::F32(_) => run::<f32>(s, l),
+            CpuStorage::F64(_) => run::<f64>(s, l),
             other => Err(crate::cpu::dtype_error(OP, other)),
         }
     }
