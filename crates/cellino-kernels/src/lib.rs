@@ -62,7 +62,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod adamw;
 mod attention;
 mod bicubic;
 mod cpu;
@@ -80,7 +79,6 @@ mod simd;
 mod sinkhorn;
 mod softmax;
 
-pub use adamw::{AdamWStep, adamw_step_composite, adamw_step_in_place};
 pub use attention::{attention, attention_composite};
 pub use bicubic::{BicubicResize, ResizeRule, bicubic_weights_1d};
 pub use ema::{ema_update, ema_update_composite, ema_update_in_place};

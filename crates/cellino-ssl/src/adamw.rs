@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Tensor, Var};
-use cellino_kernels::{AdamWStep, adamw_step_composite, adamw_step_in_place};
 
 use crate::error::{Result, SslError};
 
@@ -56,27 +55,25 @@ impl AdamW {
         }
         // Detached: a gradient still references its forward graph, and keeping it in the moments would
         // keep every step's activations alive.
-        // Contiguous: matmul backward hands some weight gradients over as transposed views, and the
-        // in-place step needs plain buffers (one copy is far cheaper than the composite).
-        let grad = grad.detach().to_dtype(DType::F32)?.contiguous()?;
+        let grad = grad.detach().to_dtype(DType::F32)?;
         let st = match self.state.get_mut(name) {
             Some(s) => s,
             None => {
-                // Two buffers: the fused step rewrites each moment in place.
-                let z = || var.as_tensor().zeros_like();
-                self.state.insert(name.to_string(), ParamState { exp_avg: z()?, exp_avg_sq: z()?, step: 0 });
+                let z = var.as_tensor().zeros_like()?;
+                self.state.insert(name.to_string(), ParamState { exp_avg: z.clone(), exp_avg_sq: z, step: 0 });
                 self.state.get_mut(name).expect("inserted above")
             }
         };
         st.step += 1;
-        let step = AdamWStep { lr, weight_decay: wd, beta1, beta2, eps, step: st.step };
-        // The fused in-place step (same bits as the composite) on contiguous CPU f32/f64; the
-        // composite elsewhere.
-        if adamw_step_in_place(var.as_tensor(), &st.exp_avg, &st.exp_avg_sq, &grad, &step)? {
-            return Ok(());
-        }
-        let (new, m, v) = adamw_step_composite(var.as_tensor(), &st.exp_avg, &st.exp_avg_sq, &grad, &step)?;
-        (st.exp_avg, st.exp_avg_sq) = (m, v);
+        let p = var.as_tensor().detach();
+        let p = if lr * wd != 0.0 { (p * (1.0 - lr * wd))? } else { p };
+        st.exp_avg = ((&st.exp_avg * beta1)? + (&grad * (1.0 - beta1))?)?;
+        st.exp_avg_sq = ((&st.exp_avg_sq * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
+        let bc1 = 1.0 - beta1.powi(st.step as i32);
+        let bc2_sqrt = (1.0 - beta2.powi(st.step as i32)).sqrt();
+        let step_size = lr / bc1;
+        let denom = ((st.exp_avg_sq.sqrt()? / bc2_sqrt)? + eps)?;
+        let new = (p - (st.exp_avg.div(&denom)? * step_size)?)?;
         var.set(&new)?;
         Ok(())
     }
