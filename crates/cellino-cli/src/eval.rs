@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 
 use cellino_data::{ChammiSplit, ChammiSubset};
 use cellino_eval::{
-    ChammiClassifier, Distance, EmbeddingSet, FeatureLayout, KnnConfig, LinearProbeConfig, MulticlassMetrics,
-    ProbeSelection, Split, SplitMetrics, StoredLabels, SweepClassifier, SweepSubsets, Targets, Validation,
-    chammi_task_inputs, channel_sweep, knn_evaluate, layout_channel_names, nearest_neighbours, read_embeddings,
-    run_linear_probe_reporting,
+    ChammiClassifier, Distance, EmbeddingSet, FeatureLayout, KnnConfig, LinearProbeConfig, MAX_SWEEP_CHANNELS,
+    MulticlassMetrics, ProbeSelection, Split, SplitMetrics, StoredLabels, SweepClassifier, SweepSubsets, Targets,
+    Validation, chammi_task_inputs, channel_sweep_reporting, knn_evaluate_reporting, layout_channel_names,
+    nearest_neighbours_reporting, read_embeddings, run_linear_probe_reporting,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::labels::{Encoded, Features, RawLabels, encode, read_features, read_labels};
+use crate::progress;
 use cellino_data::write_atomically;
 
 #[derive(Debug, Args)]
@@ -402,13 +403,9 @@ fn run_linear(a: &LinearArgs) -> Result<(), String> {
     let mut config = a.grid.config();
     config.seed = a.seed;
     (config.n_last_blocks, config.avgpool) = sidecar_layout(&a.data.train_features);
-    let pb = crate::progress::bar(config.iterations(train.n_samples()), "iterations", "linear-probe grid");
-    // The grid trains on train minus the carved validation rows: take the length it reports.
-    let mut tick = |done: usize, total: usize| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    };
-    let report = run_linear_probe_reporting(&train, validation, &test, &config, &mut tick).map_err(e)?;
+    let pb = progress::bar(config.iterations(train.n_samples()), "iterations", "linear-probe grid");
+    let report =
+        run_linear_probe_reporting(&train, validation, &test, &config, &mut progress::reporter(&pb)).map_err(e)?;
     pb.finish_and_clear();
     let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     v["classes"] = json!(class_names(&enc));
@@ -444,17 +441,25 @@ fn run_knn(a: &KnnArgs) -> Result<(), String> {
     let e = |e: cellino_eval::EvalError| e.to_string();
     let train = Split::from_parts(&train_x.values, train_x.dim, targets(&enc, 0)).map_err(e)?;
     let test = Split::from_parts(&test_x.values, test_x.dim, targets(&enc, 1)).map_err(e)?;
+    let pb = progress::bar(test.n_samples(), "queries", "kNN search");
     let mut v = match a.metric {
         Metric::Cosine => {
             let config = KnnConfig { ks: a.k.clone(), temperature: a.temperature, ..KnnConfig::default() };
-            let mut v =
-                serde_json::to_value(knn_evaluate(&train, &test, &config).map_err(e)?).map_err(|e| e.to_string())?;
+            let report = knn_evaluate_reporting(&train, &test, &config, &mut progress::reporter(&pb)).map_err(e)?;
+            let mut v = serde_json::to_value(report).map_err(|e| e.to_string())?;
             v["metric"] = json!("cosine");
             v
         }
         Metric::L2 => {
-            let nn =
-                nearest_neighbours(&train.features(), &test.features(), Distance::L2, Default::default()).map_err(e)?;
+            let (fit, queries) = (train.features(), test.features());
+            let nn = nearest_neighbours_reporting(
+                &fit,
+                &queries,
+                Distance::L2,
+                Default::default(),
+                &mut progress::reporter(&pb),
+            )
+            .map_err(e)?;
             let metrics = match (train.targets(), test.targets()) {
                 (Targets::Multiclass { labels, n_classes }, Targets::Multiclass { labels: truth, .. }) => {
                     let pred: Vec<usize> = nn.iter().map(|n| labels[n.index]).collect();
@@ -482,6 +487,7 @@ fn run_knn(a: &KnnArgs) -> Result<(), String> {
             })
         }
     };
+    pb.finish_and_clear();
     v["classes"] = json!(class_names(&enc));
     v["inputs"] = a.data.inputs_json();
     write_json(&a.out, &v)?;
@@ -688,7 +694,12 @@ fn run_chammi(a: &ChammiArgs) -> Result<(), String> {
         let test = split_set(&set, &meta, &rows, split, subset);
         let inputs = chammi_task_inputs(&train, &test, subset, split, None).map_err(|e| e.to_string())?;
         let task = inputs.task().map_err(|e| e.to_string())?;
-        let report = task.run(&classifier).map_err(|e| format!("{}: {e}", split.name()))?;
+        // One bar per task: a leave-one-out task refits once per group (fold), a plain task once.
+        let pb = progress::bar(1, "folds", &task.name);
+        let report = task
+            .run_reporting(&classifier, &mut progress::reporter(&pb))
+            .map_err(|e| format!("{}: {e}", split.name()))?;
+        pb.finish_and_clear();
         crate::info!("{}: macro F1 {:.4}, accuracy {:.4}", report.task, report.macro_f1, report.accuracy);
         summary.push(json!({
             "task": split.name(),
@@ -838,7 +849,14 @@ fn run_sweep(a: &SweepArgs) -> Result<(), String> {
             SweepClassifier::Linear { config, fraction: a.grid.val_fraction, seed: a.seed }
         }
     };
-    let results = channel_sweep(&train, &test, &layout, &subsets, &classifier).map_err(e)?;
+    let n_subsets = match &subsets {
+        SweepSubsets::Named(list) => list.len(),
+        SweepSubsets::All => (1usize << names.len().min(MAX_SWEEP_CHANNELS)) - 1,
+    };
+    let pb = progress::bar(n_subsets, "subsets", "channel sweep");
+    let results = channel_sweep_reporting(&train, &test, &layout, &subsets, &classifier, &mut progress::reporter(&pb))
+        .map_err(e)?;
+    pb.finish_and_clear();
     for r in &results {
         crate::info!("{}: macro F1 {:.4}, accuracy {:.4}", r.channels.join(","), r.macro_f1, r.accuracy);
     }

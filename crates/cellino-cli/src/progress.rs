@@ -24,3 +24,13 @@ pub fn bar(total: usize, unit: &str, message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar
 }
+
+/// The `(done, total)` callback that the libraries' `*_reporting` functions take, moving `bar`:
+/// it takes the total they report, which may differ from the estimate the bar was made with
+/// (e.g. the linear probe trains on train minus the carved validation rows).
+pub fn reporter(bar: &ProgressBar) -> impl FnMut(usize, usize) + Send + '_ {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}

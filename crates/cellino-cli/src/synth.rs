@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cellino_data::{SampleType, SynthConfig, write_synthetic_dataset};
+use cellino_data::{SampleType, SynthConfig, write_synthetic_dataset_reporting};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -47,7 +47,10 @@ pub fn run(args: &SynthArgs) -> Result<(), String> {
         sample_type,
         ..SynthConfig::default()
     };
-    let manifest = write_synthetic_dataset(&args.out, &config).map_err(|e| e.to_string())?;
+    let pb = crate::progress::bar(config.num_images, "images", "synthetic cells");
+    let manifest = write_synthetic_dataset_reporting(&args.out, &config, &mut crate::progress::reporter(&pb))
+        .map_err(|e| e.to_string())?;
+    pb.finish_and_clear();
     crate::info!(
         "wrote {} crops of {}x{}x{} ({} classes) and {}",
         args.images,

@@ -228,7 +228,7 @@ pub use spec::{DatasetKind, DatasetSpec, OpenedDataset, open_dataset};
 pub use summary::{ChannelSet, DatasetSummary, UnreadableRow};
 pub use synth::{
     SYNTH_CELL_LINES, SYNTH_CHANNELS, SYNTH_CLASSES, SynthCell, SynthConfig, SynthFormat, SynthSplit, generate_cell,
-    generate_cells, write_synthetic_dataset,
+    generate_cells, write_synthetic_dataset, write_synthetic_dataset_reporting,
 };
 pub use target::{LabelSchema, Target};
 pub use transform::{CellAugmentation, CropGroup, EvalCrop, EvalTransform, ImageOp, Pipeline, Transform, Views};

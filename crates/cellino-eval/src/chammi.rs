@@ -156,6 +156,17 @@ impl<'a> ChammiTask<'a> {
     /// Multi-label or mismatched splits, a group list that is not one per test row, invalid
     /// classifier settings, too few samples.
     pub fn run(&self, classifier: &ChammiClassifier) -> Result<ChammiTaskReport> {
+        self.run_reporting(classifier, &mut |_, _| {})
+    }
+
+    /// [`ChammiTask::run`], calling `progress(done, total)` after every fitted fold (for a
+    /// progress bar): once for a plain task (TRAIN → task split), once per held-out group for
+    /// leave-one-out, where the folds are the time (every fold refits on TRAIN + the others).
+    pub fn run_reporting(
+        &self,
+        classifier: &ChammiClassifier,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ChammiTaskReport> {
         self.train.check_compatible(&self.test, "CHAMMI task split (vs train)")?;
         let (train_y, n_classes) = class_labels(&self.train, "CHAMMI train split")?;
         let (test_y, _) = class_labels(&self.test, "CHAMMI task split")?;
@@ -174,8 +185,11 @@ impl<'a> ChammiTask<'a> {
             selection_note: String::new(),
         };
         match &self.leave_one_out {
-            None => self.run_plain(classifier, train_y, test_y, n_classes, &mut report)?,
-            Some(loo) => self.run_loo(classifier, loo, train_y, test_y, n_classes, &mut report)?,
+            None => {
+                self.run_plain(classifier, train_y, test_y, n_classes, &mut report)?;
+                progress(1, 1);
+            }
+            Some(loo) => self.run_loo(classifier, loo, train_y, test_y, n_classes, &mut report, progress)?,
         }
         let head = match classifier {
             ChammiClassifier::Knn(c) => c.ks.first().map(|k| format!("k={k}")),
@@ -262,6 +276,7 @@ impl<'a> ChammiTask<'a> {
         Ok((order, folds))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_loo(
         &self,
         classifier: &ChammiClassifier,
@@ -270,8 +285,10 @@ impl<'a> ChammiTask<'a> {
         test_y: &[usize],
         n_classes: usize,
         report: &mut ChammiTaskReport,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
         let (groups, folds) = self.folds(loo, train_y, test_y)?;
+        let mut fold_done = |i: usize| progress(i + 1, folds.len());
         let dim = self.test.features().dim();
         let test_x = self.test.features();
         let labels = Some(loo.labels.as_slice());
@@ -282,7 +299,7 @@ impl<'a> ChammiTask<'a> {
         match classifier {
             ChammiClassifier::Knn(config) => {
                 let mut pred = vec![vec![0usize; test_y.len()]; config.ks.len()];
-                for f in &folds {
+                for (i, f) in folds.iter().enumerate() {
                     let q = queries(f);
                     let votes = knn_scores(&fit_split(f, dim, n_classes)?, &FeatureMatrix::new(&q, dim)?, config)?;
                     for (p, s) in pred.iter_mut().zip(&votes.scores) {
@@ -290,6 +307,7 @@ impl<'a> ChammiTask<'a> {
                             p[row] = c;
                         }
                     }
+                    fold_done(i);
                 }
                 for (k, p) in config.ks.iter().zip(&pred) {
                     report.scores.insert(format!("k={k}"), score(test_y, p, n_classes, labels)?);
@@ -297,17 +315,27 @@ impl<'a> ChammiTask<'a> {
             }
             ChammiClassifier::OneNn(distance) => {
                 let mut pred = vec![0usize; test_y.len()];
-                for f in &folds {
+                for (i, f) in folds.iter().enumerate() {
                     let q = queries(f);
                     let fit = FeatureMatrix::new(&f.features, dim)?;
                     let p =
                         one_nn_predict(&fit, &f.labels, &FeatureMatrix::new(&q, dim)?, *distance, config_blocking())?;
                     f.test_rows.iter().zip(p).for_each(|(&row, c)| pred[row] = c);
+                    fold_done(i);
                 }
                 report.scores.insert("1nn".into(), score(test_y, &pred, n_classes, labels)?);
             }
             ChammiClassifier::Linear { config, selection } => {
-                let s = self.loo_linear(config, *selection, &folds, test_y, n_classes, &loo.labels, report)?;
+                let s = self.loo_linear(
+                    config,
+                    *selection,
+                    &folds,
+                    test_y,
+                    n_classes,
+                    &loo.labels,
+                    report,
+                    &mut fold_done,
+                )?;
                 report.scores.insert("linear".into(), s);
             }
         }
@@ -316,6 +344,7 @@ impl<'a> ChammiTask<'a> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     #[allow(clippy::too_many_arguments)]
     fn loo_linear(
         &self,
@@ -326,6 +355,7 @@ impl<'a> ChammiTask<'a> {
         n_classes: usize,
         labels: &[usize],
         report: &mut ChammiTaskReport,
+        fold_done: &mut dyn FnMut(usize),
     ) -> Result<ChammiScore> {
         let dim = self.test.features().dim();
         let test_x = self.test.features();
@@ -334,7 +364,7 @@ impl<'a> ChammiTask<'a> {
                 // Every classifier predicts every fold; the best concatenated novel-label F1 wins.
                 let n_cls = config.specs().len();
                 let mut pred = vec![vec![0usize; test_y.len()]; n_cls];
-                for f in folds {
+                for (i, f) in folds.iter().enumerate() {
                     let fit = Split::from_parts(&f.features, dim, Targets::multiclass(&f.labels, n_classes))?;
                     let trained = train_linear_grid(&fit, config)?;
                     let q = test_x_rows(&test_x, &f.test_rows);
@@ -343,6 +373,7 @@ impl<'a> ChammiTask<'a> {
                     for (g, p) in preds.into_iter().enumerate() {
                         f.test_rows.iter().zip(p).for_each(|(&row, c)| pred[g][row] = c);
                     }
+                    fold_done(i);
                 }
                 let mut best: Option<(usize, ChammiScore)> = None;
                 for (g, p) in pred.iter().enumerate() {
@@ -360,7 +391,7 @@ impl<'a> ChammiTask<'a> {
             }
             ProbeSelection::CarveFromTrain { fraction, seed } => {
                 let mut pred = vec![0usize; test_y.len()];
-                for f in folds {
+                for (i, f) in folds.iter().enumerate() {
                     let (fit_rows, val_rows) = carve(f.labels.len(), fraction, seed)?;
                     let gather = |rows: &[usize]| -> (Vec<f32>, Vec<usize>) {
                         let mut x = Vec::with_capacity(rows.len() * dim);
@@ -392,6 +423,7 @@ impl<'a> ChammiTask<'a> {
                     let s = trained.grid.scores(g, &FeatureMatrix::new(&q, dim)?)?;
                     f.test_rows.iter().zip(argmax_rows(&s, n_classes)).for_each(|(&row, c)| pred[row] = c);
                     report.selected_classifiers.push(config.specs()[g].name(config.n_last_blocks, config.avgpool));
+                    fold_done(i);
                 }
                 report.selection_note = format!(
                     "per held-out group, {fraction} of the fitted rows (seed {seed}) were held out to select the \
@@ -517,4 +549,50 @@ pub fn chammi_task_inputs(
         n_classes: expected.len(),
         leave_one_out,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::recording;
+
+    /// A point of class `c` (of 7) in 3-D, jittered by `i`.
+    fn point(c: usize, i: usize) -> [f32; 3] {
+        let a = c as f32 * 0.9 + (i % 3) as f32 * 0.05;
+        [a.cos(), a.sin(), 0.1 * (i % 2) as f32]
+    }
+
+    #[test]
+    fn reporting_counts_folds() {
+        let train_y: Vec<usize> = (0..28).map(|i| i % 7).collect();
+        let test_y: Vec<usize> = (0..12).map(|i| 4 + i % 3).collect();
+        let train_x: Vec<f32> = train_y.iter().enumerate().flat_map(|(i, &c)| point(c, i)).collect();
+        let test_x: Vec<f32> = test_y.iter().enumerate().flat_map(|(i, &c)| point(c, i + 1)).collect();
+        let train = Split::from_parts(&train_x, 3, Targets::multiclass(&train_y, 7)).unwrap();
+        let test = Split::from_parts(&test_x, 3, Targets::multiclass(&test_y, 7)).unwrap();
+        let groups = (0..12).map(|i| ["A", "B", "C", "D"][i / 3].to_string()).collect();
+        let loo = LeaveOneOut { groups, labels: CHAMMI_NOVEL_LABELS.to_vec() };
+        let config = LinearProbeConfig {
+            learning_rates: vec![0.1, 1.0],
+            weight_decays: vec![0.0],
+            batch_size: 8,
+            epochs: 2,
+            epoch_length: Some(5),
+            ..LinearProbeConfig::default()
+        };
+        let classifiers = [
+            ChammiClassifier::OneNn(Distance::L2),
+            ChammiClassifier::Knn(KnnConfig::with_ks(&[1, 3])),
+            ChammiClassifier::Linear { config: config.clone(), selection: ProbeSelection::UpstreamSelectOnTest },
+            ChammiClassifier::Linear { config, selection: ProbeSelection::CarveFromTrain { fraction: 0.2, seed: 0 } },
+        ];
+        for (leave_one_out, folds) in [(None, 1), (Some(loo), 4)] {
+            let task = ChammiTask { name: "HPA/TASK_THREE".into(), train, test, leave_one_out };
+            for c in &classifiers {
+                let (reported, total) = recording(|p| task.run_reporting(c, p).unwrap());
+                assert_eq!(total, folds, "{c:?}");
+                assert_eq!(reported, task.run(c).unwrap(), "{c:?}");
+            }
+        }
+    }
 }

@@ -415,6 +415,17 @@ pub fn knn_scores(train: &Split<'_>, queries: &FeatureMatrix<'_>, config: &KnnCo
 /// # Errors
 /// As [`knn_scores`], plus test targets of another task or class count.
 pub fn knn_evaluate(train: &Split<'_>, test: &Split<'_>, config: &KnnConfig) -> Result<KnnReport> {
+    knn_evaluate_reporting(train, test, config, &mut |_, _| {})
+}
+
+/// [`knn_evaluate`], calling `progress(done, total)` with the test rows searched so far after
+/// every query block (for a progress bar: the search is nearly all of the time).
+pub fn knn_evaluate_reporting(
+    train: &Split<'_>,
+    test: &Split<'_>,
+    config: &KnnConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<KnnReport> {
     train.check_compatible(test, "test split (vs train)")?;
     let max_k = config.max_k(train.n_samples())?;
     let targets = train.targets();
@@ -422,7 +433,7 @@ pub fn knn_evaluate(train: &Split<'_>, test: &Split<'_>, config: &KnnConfig) -> 
     let mut predictions = vec![Vec::with_capacity(test.n_samples()); config.ks.len()];
     let mut multilabel_scores = vec![Vec::new(); config.ks.len()];
     let mut block_votes = vec![Vec::new(); config.ks.len()];
-    cosine_search(&train.features(), &test.features(), max_k, config.blocking, |_, tops| {
+    cosine_search(&train.features(), &test.features(), max_k, config.blocking, |q_start, tops| {
         for top in &tops {
             block_votes.iter_mut().for_each(Vec::clear);
             votes(top, &targets, &config.ks, t, &mut block_votes);
@@ -433,6 +444,7 @@ pub fn knn_evaluate(train: &Split<'_>, test: &Split<'_>, config: &KnnConfig) -> 
                 }
             }
         }
+        progress(q_start + tops.len(), test.n_samples());
         Ok(())
     })?;
     let mut k = BTreeMap::new();
@@ -482,6 +494,18 @@ pub fn nearest_neighbours(
     distance: Distance,
     blocking: Blocking,
 ) -> Result<Vec<Neighbour>> {
+    nearest_neighbours_reporting(train, queries, distance, blocking, &mut |_, _| {})
+}
+
+/// [`nearest_neighbours`], calling `progress(done, total)` with the queries searched so far
+/// after every query block (for a progress bar).
+pub fn nearest_neighbours_reporting(
+    train: &FeatureMatrix<'_>,
+    queries: &FeatureMatrix<'_>,
+    distance: Distance,
+    blocking: Blocking,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Neighbour>> {
     check_dims(train, queries)?;
     blocking.validate()?;
     let normalize = distance == Distance::Cosine;
@@ -505,8 +529,8 @@ pub fn nearest_neighbours(
             Distance::L2 => -(query_sq[q] + train_sq[t] - 2.0 * dot).max(0.0),
             Distance::Cosine => -(1.0 - dot),
         },
-        |_, tops| {
-            for top in tops {
+        |q_start, tops| {
+            for top in &tops {
                 let best = top[0];
                 let distance = match distance {
                     Distance::L2 => (-best.score).sqrt(),
@@ -514,6 +538,7 @@ pub fn nearest_neighbours(
                 };
                 out.push(Neighbour { index: best.index, distance });
             }
+            progress(q_start + tops.len(), queries.n_rows());
             Ok(())
         },
     )?;
@@ -545,6 +570,36 @@ pub fn one_nn_predict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::recording;
+
+    /// 12 train and 10 test rows in 3-D, 3 classes; query blocks of 3 rows (4 blocks).
+    fn small() -> (Vec<f32>, Vec<usize>, Vec<f32>, Vec<usize>, Blocking) {
+        let point = |i: usize| [(i % 3) as f32 + 0.1 * (i % 4) as f32, 1.0 - 0.2 * (i % 5) as f32, (i % 2) as f32];
+        let (tx, ty) = ((0..12).flat_map(point).collect(), (0..12).map(|i| i % 3).collect());
+        let (qx, qy) = ((20..30).flat_map(point).collect(), (20..30).map(|i| i % 3).collect());
+        (tx, ty, qx, qy, Blocking { query_block: 3, train_block: 5 })
+    }
+
+    #[test]
+    fn knn_evaluate_reports_query_rows() {
+        let (tx, ty, qx, qy, blocking) = small();
+        let train = Split::from_parts(&tx, 3, Targets::multiclass(&ty, 3)).unwrap();
+        let test = Split::from_parts(&qx, 3, Targets::multiclass(&qy, 3)).unwrap();
+        let config = KnnConfig { blocking, ..KnnConfig::with_ks(&[1, 5]) };
+        let (reported, total) = recording(|p| knn_evaluate_reporting(&train, &test, &config, p).unwrap());
+        assert_eq!(total, 10);
+        assert_eq!(reported, knn_evaluate(&train, &test, &config).unwrap());
+    }
+
+    #[test]
+    fn nearest_neighbours_reports_query_rows() {
+        let (tx, _, qx, _, blocking) = small();
+        let (train, queries) = (FeatureMatrix::new(&tx, 3).unwrap(), FeatureMatrix::new(&qx, 3).unwrap());
+        let (reported, total) =
+            recording(|p| nearest_neighbours_reporting(&train, &queries, Distance::L2, blocking, p).unwrap());
+        assert_eq!(total, 10);
+        assert_eq!(reported, nearest_neighbours(&train, &queries, Distance::L2, blocking).unwrap());
+    }
 
     #[test]
     fn heap_keeps_best_and_breaks_ties_by_index() {

@@ -234,15 +234,15 @@ pub use layout::{FeatureLayout, Segment, SegmentKind};
 pub use npy::{npy_f32_bytes, read_npy_f32};
 pub use sidecar::{CheckpointInfo, EmbeddingSidecar, LabelInfo, ModelInfo, SIDECAR_FORMAT_VERSION, TransformInfo};
 pub use sweep::{
-    MAX_SWEEP_CHANNELS, SweepClassifier, SweepResult, SweepSubsets, channel_sweep, layout_channel_names,
-    select_columns, subset_columns,
+    MAX_SWEEP_CHANNELS, SweepClassifier, SweepResult, SweepSubsets, channel_sweep, channel_sweep_reporting,
+    layout_channel_names, select_columns, subset_columns,
 };
 
 pub use data::{FeatureMatrix, Split, Targets, Task};
 pub use error::{EvalError, MetricsError, Result};
 pub use knn::{
     Blocking, DEFAULT_TEMPERATURE, Distance, KnnConfig, KnnReport, KnnScores, Neighbour, Neighbours, cosine_neighbours,
-    knn_evaluate, knn_scores, nearest_neighbours, one_nn_predict,
+    knn_evaluate, knn_evaluate_reporting, knn_scores, nearest_neighbours, nearest_neighbours_reporting, one_nn_predict,
 };
 pub use linear::{
     AdamWParams, ClassifierSpec, DEFAULT_LEARNING_RATES, DEFAULT_WEIGHT_DECAYS, GridRow, GridTrainer, InfiniteSampler,
@@ -252,3 +252,20 @@ pub use linear::{
 };
 pub use metrics::{MulticlassMetrics, MultilabelMetrics, average_precision, multilabel_predictions};
 pub use report::{MulticlassSummary, MultilabelSummary, SplitMetrics};
+
+/// Checks shared by the tests of the `*_reporting` functions.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Runs `f` with a callback that records every `(done, total)` call and checks them: at
+    /// least one, one total throughout, `done` strictly increasing and ending at the total.
+    /// Returns `f`'s result and the total.
+    pub(crate) fn recording<T>(f: impl FnOnce(&mut dyn FnMut(usize, usize)) -> T) -> (T, usize) {
+        let mut calls: Vec<(usize, usize)> = Vec::new();
+        let out = f(&mut |done, total| calls.push((done, total)));
+        let &(last, total) = calls.last().expect("no progress reported");
+        assert!(calls.iter().all(|&(_, t)| t == total), "the total changed: {calls:?}");
+        assert!(calls.windows(2).all(|w| w[0].0 < w[1].0), "not increasing: {calls:?}");
+        assert_eq!(last, total, "{calls:?}");
+        (out, total)
+    }
+}

@@ -170,6 +170,19 @@ pub fn channel_sweep(
     subsets: &SweepSubsets,
     classifier: &SweepClassifier,
 ) -> Result<Vec<SweepResult>> {
+    channel_sweep_reporting(train, test, layout, subsets, classifier, &mut |_, _| {})
+}
+
+/// [`channel_sweep`], calling `progress(done, total)` after every channel subset scored (for a
+/// progress bar: up to 255 subsets, each a full kNN or linear-probe fit).
+pub fn channel_sweep_reporting(
+    train: &Split<'_>,
+    test: &Split<'_>,
+    layout: &FeatureLayout,
+    subsets: &SweepSubsets,
+    classifier: &SweepClassifier,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<SweepResult>> {
     train.check_compatible(test, "test split (vs train)")?;
     let names = layout_channel_names(layout)?;
     layout.validate()?;
@@ -181,7 +194,7 @@ pub fn channel_sweep(
         });
     }
     let plan = resolve(subsets, &names)?;
-    let mut out = Vec::with_capacity(plan.len());
+    let (total, mut out) = (plan.len(), Vec::with_capacity(plan.len()));
     for channels in plan {
         let cols = subset_columns(layout, &channels)?;
         let tx = select_columns(&train.features(), &cols);
@@ -207,6 +220,7 @@ pub fn channel_sweep(
             macro_f1: metrics.macro_f1(),
             accuracy: metrics.accuracy(),
         });
+        progress(out.len(), total);
     }
     Ok(out)
 }
@@ -288,29 +302,48 @@ mod tests {
         (x, y)
     }
 
-    #[test]
-    fn full_set_equals_knn_on_the_whole_matrix() {
+    /// Runs `f` on the [`layout`] and train (60 rows) and test (21 rows) splits of [`data`].
+    fn with_splits(f: impl FnOnce(&FeatureLayout, Split<'_>, Split<'_>)) {
         let l = layout();
         let (tx, ty) = data(60, 0);
         let (qx, qy) = data(21, 1);
         let train = Split::from_parts(&tx, l.dim, Targets::multiclass(&ty, 3)).unwrap();
         let test = Split::from_parts(&qx, l.dim, Targets::multiclass(&qy, 3)).unwrap();
-        let config = KnnConfig::with_ks(&[5]);
-        let subsets = SweepSubsets::Named(vec![names(&["DNA", "ER", "Mito"]), names(&["ER"]), names(&["DNA"])]);
-        let r = channel_sweep(&train, &test, &l, &subsets, &SweepClassifier::Knn(config.clone())).unwrap();
-        let whole = knn_evaluate(&train, &test, &config).unwrap();
-        assert_eq!(r[0].channels, names(&["DNA", "ER", "Mito"]));
-        assert_eq!(r[0].dim, 18);
-        assert_eq!(r[0].macro_f1, whole.k[&5].macro_f1());
-        assert_eq!(r[0].accuracy, whole.k[&5].accuracy());
-        // ER alone carries the class; DNA alone does not.
-        assert_eq!((r[1].dim, r[1].accuracy), (6, 1.0));
-        assert!(r[2].accuracy < 0.7, "DNA alone: {}", r[2].accuracy);
-        // Layout / matrix mismatch is an error, not a panic.
-        let other = FeatureLayout::new(1, false, true, 2, 3, 4, None).unwrap();
-        assert!(matches!(
-            channel_sweep(&train, &test, &other, &SweepSubsets::All, &SweepClassifier::Knn(config)),
-            Err(EvalError::Mismatch { .. })
-        ));
+        f(&l, train, test);
+    }
+
+    #[test]
+    fn full_set_equals_knn_on_the_whole_matrix() {
+        with_splits(|l, train, test| {
+            let config = KnnConfig::with_ks(&[5]);
+            let subsets = SweepSubsets::Named(vec![names(&["DNA", "ER", "Mito"]), names(&["ER"]), names(&["DNA"])]);
+            let r = channel_sweep(&train, &test, l, &subsets, &SweepClassifier::Knn(config.clone())).unwrap();
+            let whole = knn_evaluate(&train, &test, &config).unwrap();
+            assert_eq!(r[0].channels, names(&["DNA", "ER", "Mito"]));
+            assert_eq!(r[0].dim, 18);
+            assert_eq!(r[0].macro_f1, whole.k[&5].macro_f1());
+            assert_eq!(r[0].accuracy, whole.k[&5].accuracy());
+            // ER alone carries the class; DNA alone does not.
+            assert_eq!((r[1].dim, r[1].accuracy), (6, 1.0));
+            assert!(r[2].accuracy < 0.7, "DNA alone: {}", r[2].accuracy);
+            // Layout / matrix mismatch is an error, not a panic.
+            let other = FeatureLayout::new(1, false, true, 2, 3, 4, None).unwrap();
+            assert!(matches!(
+                channel_sweep(&train, &test, &other, &SweepSubsets::All, &SweepClassifier::Knn(config)),
+                Err(EvalError::Mismatch { .. })
+            ));
+        });
+    }
+
+    #[test]
+    fn reporting_counts_subsets() {
+        with_splits(|l, train, test| {
+            let knn = SweepClassifier::Knn(KnnConfig::with_ks(&[3]));
+            let (reported, total) = crate::testing::recording(|p| {
+                channel_sweep_reporting(&train, &test, l, &SweepSubsets::All, &knn, p).unwrap()
+            });
+            assert_eq!(total, 7);
+            assert_eq!(reported, channel_sweep(&train, &test, l, &SweepSubsets::All, &knn).unwrap());
+        });
     }
 }

@@ -22,6 +22,7 @@ mod render;
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use rand::Rng;
 use rayon::prelude::*;
@@ -355,6 +356,17 @@ fn write_tiff(path: &Path, image: &MultiChannelImage, names: &[String]) -> Resul
 /// [`SynthConfig::manifest_options`]. Files are written in parallel; their bytes depend only on
 /// `config`.
 pub fn write_synthetic_dataset(dir: impl AsRef<Path>, config: &SynthConfig) -> Result<PathBuf, DataError> {
+    write_synthetic_dataset_reporting(dir, config, &mut |_, _| {})
+}
+
+/// [`write_synthetic_dataset`], calling `progress(done, total)` after every image written (for
+/// a progress bar). The images are written in parallel, so the callback is called from worker
+/// threads, one call at a time, with `done` counting up by one.
+pub fn write_synthetic_dataset_reporting(
+    dir: impl AsRef<Path>,
+    config: &SynthConfig,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<PathBuf, DataError> {
     config.validate()?;
     let dir = dir.as_ref();
     let images = dir.join("images");
@@ -363,6 +375,8 @@ pub fn write_synthetic_dataset(dir: impl AsRef<Path>, config: &SynthConfig) -> R
     let ext = if format == SynthFormat::Png { "png" } else { "tif" };
     let names = config.channel_names();
     let digits = config.num_images.saturating_sub(1).to_string().len().max(6);
+    // The count and the callback under one lock, so that the calls see 1, 2, … in order.
+    let written = Mutex::new((0, progress));
     let rows: Vec<(String, usize, usize, SynthSplit)> = (0..config.num_images)
         .into_par_iter()
         .map(|i| {
@@ -373,6 +387,10 @@ pub fn write_synthetic_dataset(dir: impl AsRef<Path>, config: &SynthConfig) -> R
                 SynthFormat::Png => write_png(&path, &cell.image)?,
                 _ => write_tiff(&path, &cell.image, &names)?,
             }
+            let mut guard = written.lock().unwrap_or_else(PoisonError::into_inner);
+            let (done, report) = &mut *guard;
+            *done += 1;
+            report(*done, config.num_images);
             Ok((rel, cell.label, cell.cell_line, cell.split))
         })
         .collect::<Result<_, DataError>>()?;
@@ -383,4 +401,28 @@ pub fn write_synthetic_dataset(dir: impl AsRef<Path>, config: &SynthConfig) -> R
     let manifest = dir.join("manifest.csv");
     std::fs::write(&manifest, csv).map_err(|e| io_error(&manifest, e))?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reporting_counts_images_and_writes_the_same_files() {
+        let config = SynthConfig { num_images: 7, size: 16, ..SynthConfig::default() };
+        let (plain, reported) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let manifest = write_synthetic_dataset(plain.path(), &config).unwrap();
+        let mut calls = Vec::new();
+        let got = write_synthetic_dataset_reporting(reported.path(), &config, &mut |done, total| {
+            calls.push((done, total));
+        })
+        .unwrap();
+        assert_eq!(calls, (1..=7).map(|i| (i, 7)).collect::<Vec<_>>());
+        let read = |p: &Path| std::fs::read(p).unwrap();
+        assert_eq!(read(&got), read(&manifest));
+        for i in 0..7 {
+            let rel = format!("images/cell_{i:06}.png");
+            assert_eq!(read(&reported.path().join(&rel)), read(&plain.path().join(&rel)), "{rel}");
+        }
+    }
 }
