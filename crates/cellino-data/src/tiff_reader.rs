@@ -13,7 +13,7 @@ use tiff::TiffError;
 use tiff::decoder::{Decoder, DecodingResult, DecodingSampleType, Limits};
 use tiff::tags::Tag;
 
-use crate::convert::{deinterleave, to_f32_vec};
+use crate::convert::{ToF32, deinterleave};
 use crate::imagej::{self, ImageJStack};
 use crate::ome::{self, OmePixels};
 use crate::{DataError, FileFormat, MultiChannelImage, ReadOptions, SampleType};
@@ -170,20 +170,23 @@ fn decode(
         dec.seek_to_image(i).map_err(err)?;
         let mut buffer = DecodingResult::U8(Vec::new());
         dec.read_image_to_buffer(&mut buffer).map_err(err)?;
-        let values = result_to_f32(buffer);
         let expected = info.values() as usize;
-        if values.len() < expected {
+        let decoded = decoded_len(&buffer);
+        if decoded < expected {
             return Err(DataError::shape(
                 path,
                 format!("decoded TIFF page {i}"),
                 format!("{expected} values"),
-                format!("{} values", values.len()),
+                format!("{decoded} values"),
             ));
         }
         if info.samples > 1 && !info.planar_separate {
-            data.extend(deinterleave(&values[..expected], info.samples));
+            let mut values = Vec::with_capacity(expected);
+            append_f32(&buffer, expected, &mut values);
+            data.extend(deinterleave(&values, info.samples));
         } else {
-            data.extend_from_slice(&values[..expected]);
+            // Converted straight into the image: no intermediate f32 copy of the page.
+            append_f32(&buffer, expected, &mut data);
         }
         channels += info.samples;
     }
@@ -306,18 +309,38 @@ fn page_info(dec: &mut TiffDecoder<'_>, index: usize, path: &Path) -> Result<Pag
     Ok(PageInfo { width, height, samples: usize::from(samples.max(1)), sample_type, planar_separate: planar == 2 })
 }
 
-fn result_to_f32(buffer: DecodingResult) -> Vec<f32> {
+fn decoded_len(buffer: &DecodingResult) -> usize {
     match buffer {
-        DecodingResult::U8(v) => to_f32_vec(&v),
-        DecodingResult::U16(v) => to_f32_vec(&v),
-        DecodingResult::U32(v) => to_f32_vec(&v),
-        DecodingResult::U64(v) => to_f32_vec(&v),
-        DecodingResult::I8(v) => to_f32_vec(&v),
-        DecodingResult::I16(v) => to_f32_vec(&v),
-        DecodingResult::I32(v) => to_f32_vec(&v),
-        DecodingResult::I64(v) => to_f32_vec(&v),
-        DecodingResult::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
-        DecodingResult::F32(v) => v,
-        DecodingResult::F64(v) => to_f32_vec(&v),
+        DecodingResult::U8(v) => v.len(),
+        DecodingResult::U16(v) => v.len(),
+        DecodingResult::U32(v) => v.len(),
+        DecodingResult::U64(v) => v.len(),
+        DecodingResult::I8(v) => v.len(),
+        DecodingResult::I16(v) => v.len(),
+        DecodingResult::I32(v) => v.len(),
+        DecodingResult::I64(v) => v.len(),
+        DecodingResult::F16(v) => v.len(),
+        DecodingResult::F32(v) => v.len(),
+        DecodingResult::F64(v) => v.len(),
+    }
+}
+
+/// Appends the first `n` decoded samples (at most as many as were decoded) to `out` as `f32`.
+fn append_f32(buffer: &DecodingResult, n: usize, out: &mut Vec<f32>) {
+    fn extend<T: ToF32>(out: &mut Vec<f32>, values: &[T], n: usize) {
+        out.extend(values[..n.min(values.len())].iter().map(|v| v.to_f32()));
+    }
+    match buffer {
+        DecodingResult::U8(v) => extend(out, v, n),
+        DecodingResult::U16(v) => extend(out, v, n),
+        DecodingResult::U32(v) => extend(out, v, n),
+        DecodingResult::U64(v) => extend(out, v, n),
+        DecodingResult::I8(v) => extend(out, v, n),
+        DecodingResult::I16(v) => extend(out, v, n),
+        DecodingResult::I32(v) => extend(out, v, n),
+        DecodingResult::I64(v) => extend(out, v, n),
+        DecodingResult::F16(v) => out.extend(v[..n.min(v.len())].iter().map(|x| x.to_f32())),
+        DecodingResult::F32(v) => extend(out, v, n),
+        DecodingResult::F64(v) => extend(out, v, n),
     }
 }

@@ -3,8 +3,8 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 
-use super::intensity::jitter_and_normalize;
-use super::resize::{ReadScale, Scratch, Taps, resize_region};
+use super::intensity::{divide_with_plane_max, jitter_and_normalize};
+use super::resize::{PlaneRead, Scratch, Taps, resize_region};
 use super::{
     DivideByRange, Interpolation, Pipeline, RandomBrightness, RandomContrast, RandomContrastProtein, RandomFlip,
     RandomRemoveChannel, RandomResizedCrop, SelfNormalize, Transform, Views,
@@ -29,9 +29,10 @@ pub struct CropGroup {
 /// Defaults: 2 global 224 px crops with scale [0.4, 1], 8 local 96 px crops with scale
 /// [0.005, 0.4] (the Cell-DINO configs). Global crops come first, in order, from the one RNG.
 /// The implementation is fused for speed but computes every value exactly as upstream's literal
-/// order: the division and protein rescale are applied to the crop region's rows as the resize
-/// reads them (they commute with cropping), flips reverse the resize taps, and brightness,
-/// contrast and self-normalisation share passes over each plane.
+/// order: the image is divided once for all crops, the protein rescale is applied to the crop
+/// region's rows as the resize reads them (it commutes with cropping), the channels are resized
+/// together sharing their taps, flips reverse the taps, and brightness, contrast and
+/// self-normalisation share passes over each plane.
 /// [`reference_pipeline`](Self::reference_pipeline) is the literal order, and a test checks both
 /// agree bit for bit (u8, u16 and signed float images, 1 to 5 channels, an all-zero image).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,9 +114,9 @@ impl CellAugmentation {
     fn crop(
         &self,
         image: &MultiChannelImage,
-        divisor: f32,
         channel_max: &[f32],
         group: &CropGroup,
+        scratch: &mut Scratch,
         rng: &mut StdRng,
     ) -> Result<MultiChannelImage, DataError> {
         let c = image.channels;
@@ -135,27 +136,25 @@ impl CellAugmentation {
             rows = rows.reversed();
         }
         let plane_len = group.size * group.size;
-        let mut data = Vec::with_capacity(c * plane_len);
-        let mut scratch = Scratch::default();
-        for (k, plane) in image.channel_planes().enumerate() {
-            if Some(k) == removed {
-                // A zeroed region resizes to zeros.
-                data.resize(data.len() + plane_len, 0.0);
-                continue;
-            }
-            let read = ReadScale { divisor, factor: factor.filter(|(p, _)| *p == k).map(|(_, f)| f) };
-            resize_region(
-                plane,
-                image.width,
-                (top, left, h, w),
-                (group.size, group.size),
-                &rows,
-                &cols,
-                read,
-                &mut scratch,
-                &mut data,
-            );
-        }
+        // A removed channel stays zero (a zeroed region resizes to zeros); the others are resized
+        // together, sharing the taps.
+        let mut data = vec![0.0; c * plane_len];
+        let kept = |k: &usize| Some(*k) != removed;
+        let sources: Vec<PlaneRead> = (image.channel_planes().enumerate().filter(|(k, _)| kept(k)))
+            .map(|(k, plane)| PlaneRead { plane, factor: factor.filter(|(p, _)| *p == k).map(|(_, f)| f) })
+            .collect();
+        let mut outs: Vec<&mut [f32]> =
+            data.chunks_exact_mut(plane_len).enumerate().filter(|(k, _)| kept(k)).map(|(_, o)| o).collect();
+        resize_region(
+            &sources,
+            image.width,
+            (top, left, h, w),
+            (group.size, group.size),
+            &rows,
+            &cols,
+            scratch,
+            &mut outs,
+        );
         jitter_and_normalize(&mut data, plane_len, (&self.brightness, &self.contrast, &self.normalize), rng)?;
         let mut out = MultiChannelImage::new(data, c, group.size, group.size, image.sample_type)?;
         out.channel_names = image.channel_names.clone();
@@ -164,22 +163,18 @@ impl CellAugmentation {
 }
 
 impl Transform for CellAugmentation {
-    fn apply(&self, image: MultiChannelImage, rng: &mut StdRng) -> Result<Views, DataError> {
+    fn apply(&self, mut image: MultiChannelImage, rng: &mut StdRng) -> Result<Views, DataError> {
         let divisor = self.validate(&image)?;
-        // max(x / d) over a channel is max(x) / d or min(x) / d (division is monotonic).
-        let channel_max: Vec<f32> = image
-            .channel_planes()
-            .map(|p| {
-                let (lo, hi) = p.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-                if divisor == 1.0 { hi } else { (hi / divisor).max(lo / divisor) }
-            })
-            .collect();
+        // Every crop reads the divided values, so divide once, in place.
+        let plane_len = image.plane_len();
+        let channel_max = divide_with_plane_max(&mut image.data, plane_len, divisor);
+        let mut scratch = Scratch::default();
         let mut views = Views::default();
         for _ in 0..self.global.count {
-            views.global.push(self.crop(&image, divisor, &channel_max, &self.global, rng)?);
+            views.global.push(self.crop(&image, &channel_max, &self.global, &mut scratch, rng)?);
         }
         for _ in 0..self.local.count {
-            views.local.push(self.crop(&image, divisor, &channel_max, &self.local, rng)?);
+            views.local.push(self.crop(&image, &channel_max, &self.local, &mut scratch, rng)?);
         }
         Ok(views)
     }

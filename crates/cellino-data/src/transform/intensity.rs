@@ -5,6 +5,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
 use super::ImageOp;
+use super::plane_passes::{self, PlanePasses};
 use crate::{DataError, MultiChannelImage};
 
 /// Divides by the nominal range of the stored type, generalising Cell-DINO's `Div255`: `U8` →
@@ -35,12 +36,53 @@ impl ImageOp for DivideByRange {
     }
 }
 
+/// Divides every value of `data` by `divisor` in place (as [`DivideByRange`]) and returns the
+/// maximum of each plane of `plane_len` values afterwards, in one pass over the image.
+pub(crate) fn divide_with_plane_max(data: &mut [f32], plane_len: usize, divisor: f32) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above); wider vectors give the same quotients.
+        return unsafe { divide_with_plane_max_avx2(data, plane_len, divisor) };
+    }
+    divide_with_plane_max_generic(data, plane_len, divisor)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn divide_with_plane_max_avx2(data: &mut [f32], plane_len: usize, divisor: f32) -> Vec<f32> {
+    divide_with_plane_max_generic(data, plane_len, divisor)
+}
+
+#[inline(always)]
+fn divide_with_plane_max_generic(data: &mut [f32], plane_len: usize, divisor: f32) -> Vec<f32> {
+    const W: usize = 16;
+    let mut maxima = Vec::with_capacity(data.len() / plane_len.max(1));
+    for plane in data.chunks_exact_mut(plane_len.max(1)) {
+        // Lane-wise maxima (a sequential max does not vectorise); NaN-free data gives the same
+        // maximum in any order.
+        let mut top = [f32::NEG_INFINITY; W];
+        let mut chunks = plane.chunks_exact_mut(W);
+        for chunk in &mut chunks {
+            for lane in 0..W {
+                chunk[lane] /= divisor;
+                top[lane] = if chunk[lane] > top[lane] { chunk[lane] } else { top[lane] };
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v /= divisor;
+            top[0] = top[0].max(*v);
+        }
+        maxima.push(top.into_iter().fold(f32::NEG_INFINITY, f32::max));
+    }
+    maxima
+}
+
 /// Independent f64 accumulators of the plane sums below: the compiler can vectorise them, and
 /// every sum of the crate goes through [`lane_sum`] or [`map_lane_sum`], so a fused path and the
 /// step-by-step ops add the same numbers in the same order (bit-identical results).
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
-fn combine_lanes(acc: [f64; LANES]) -> f64 {
+pub(crate) fn combine_lanes(acc: [f64; LANES]) -> f64 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
@@ -53,8 +95,10 @@ pub(crate) fn lane_sum(plane: &[f32], term: impl Fn(f32) -> f64) -> f64 {
         acc[lane] += term(v);
     }
     for chunk in chunks {
+        // Whole-array steps (map, then add) vectorise cleanly; lane k still adds its values in order.
+        let terms: [f64; LANES] = std::array::from_fn(|lane| term(chunk[lane]));
         for lane in 0..LANES {
-            acc[lane] += term(chunk[lane]);
+            acc[lane] += terms[lane];
         }
     }
     combine_lanes(acc)
@@ -72,9 +116,10 @@ pub(crate) fn map_lane_sum(plane: &mut [f32], map: impl Fn(f32) -> f32) -> f64 {
     }
     chunks = plane.chunks_exact_mut(LANES);
     for chunk in chunks {
+        let mapped: [f32; LANES] = std::array::from_fn(|lane| map(chunk[lane]));
+        chunk.copy_from_slice(&mapped);
         for lane in 0..LANES {
-            chunk[lane] = map(chunk[lane]);
-            acc[lane] += f64::from(chunk[lane]);
+            acc[lane] += f64::from(mapped[lane]);
         }
     }
     combine_lanes(acc)
@@ -83,9 +128,14 @@ pub(crate) fn map_lane_sum(plane: &mut [f32], map: impl Fn(f32) -> f32) -> f64 {
 /// Mean of `plane` given its sum (f64), and its population standard deviation, as f32.
 #[inline(always)]
 pub(crate) fn std_given_sum(plane: &[f32], sum: f64) -> (f32, f32) {
+    std_given_sum_with::<plane_passes::Scalar>(plane, sum)
+}
+
+#[inline(always)]
+fn std_given_sum_with<P: PlanePasses>(plane: &[f32], sum: f64) -> (f32, f32) {
     let n = plane.len().max(1) as f64;
     let mean = sum / n;
-    let var = lane_sum(plane, |v| (f64::from(v) - mean).powi(2)) / n;
+    let var = P::squared_deviation_sum(plane, mean) / n;
     (mean as f32, var.sqrt() as f32)
 }
 
@@ -173,26 +223,12 @@ pub(crate) fn jitter_and_normalize(
 ) -> Result<(), DataError> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above). Wider vectors only: no operation is
-        // reordered or fused, so the results are the same bits.
-        return unsafe { jitter_and_normalize_avx2(data, plane_len, ops, rng) };
+        return jitter_and_normalize_with::<plane_passes::Avx2>(data, plane_len, ops, rng);
     }
-    jitter_and_normalize_generic(data, plane_len, ops, rng)
+    jitter_and_normalize_with::<plane_passes::Scalar>(data, plane_len, ops, rng)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn jitter_and_normalize_avx2(
-    data: &mut [f32],
-    plane_len: usize,
-    ops: (&RandomBrightness, &RandomContrast, &SelfNormalize),
-    rng: &mut StdRng,
-) -> Result<(), DataError> {
-    jitter_and_normalize_generic(data, plane_len, ops, rng)
-}
-
-#[inline(always)]
-fn jitter_and_normalize_generic(
+fn jitter_and_normalize_with<P: PlanePasses>(
     data: &mut [f32],
     plane_len: usize,
     (brightness, contrast, normalize): (&RandomBrightness, &RandomContrast, &SelfNormalize),
@@ -203,14 +239,13 @@ fn jitter_and_normalize_generic(
     let n = plane_len.max(1);
     // Σ of every plane's current values, kept from the pass that wrote them.
     let mut sums: Option<Vec<f64>> = None;
-    if data.iter().copied().fold(f32::NEG_INFINITY, f32::max) != 0.0 {
+    if P::max(data) != 0.0 {
         let top = brightness.max_value;
-        let planes = data.chunks_exact_mut(n);
         sums = Some(
-            planes
+            data.chunks_exact_mut(n)
                 .map(|plane| {
                     let f = brightness_law.sample(rng).max(brightness.min_factor) as f32;
-                    map_lane_sum(plane, |v| (f * v).clamp(0.0, top))
+                    P::map_clamp_sum(plane, f, None, top)
                 })
                 .collect(),
         );
@@ -222,14 +257,13 @@ fn jitter_and_normalize_generic(
             let factor = contrast_law.sample(rng).max(contrast.min_factor);
             let mean = (*sum / n as f64) as f32;
             let (a, b) = (factor as f32, (1.0 - factor) as f32 * mean);
-            *sum = map_lane_sum(plane, |v| (a * v + b).clamp(0.0, top));
+            *sum = P::map_clamp_sum(plane, a, Some(b), top);
         }
     }
     for (k, plane) in data.chunks_exact_mut(n).enumerate() {
-        let sum = sums.as_ref().map_or_else(|| lane_sum(plane, f64::from), |s| s[k]);
-        let (m, s) = std_given_sum(plane, sum);
-        let d = s + normalize.eps;
-        plane.iter_mut().for_each(|v| *v = (*v - m) / d);
+        let sum = sums.as_ref().map_or_else(|| P::sum(plane), |s| s[k]);
+        let (m, s) = std_given_sum_with::<P>(plane, sum);
+        P::normalize(plane, m, s + normalize.eps);
     }
     Ok(())
 }

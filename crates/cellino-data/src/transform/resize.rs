@@ -35,18 +35,12 @@ pub(crate) struct Taps {
     pub weight: Vec<f32>,
 }
 
-/// How a crop reads its source values: `v / divisor` (skipped when the divisor is 1), then
-/// `· factor`, exactly as if the whole image had been divided and rescaled first.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct ReadScale {
-    pub divisor: f32,
+/// One plane to resize, and the factor its values are multiplied by as they are read (the
+/// protein contrast, exactly as if the whole plane had been rescaled first).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlaneRead<'a> {
+    pub plane: &'a [f32],
     pub factor: Option<f32>,
-}
-
-impl ReadScale {
-    fn is_identity(&self) -> bool {
-        self.divisor == 1.0 && self.factor.is_none()
-    }
 }
 
 const A: f32 = -0.75;
@@ -115,37 +109,36 @@ impl Taps {
     }
 }
 
-/// Resizes the `h × w` region at (`top`, `left`) of a plane of row length `stride` to
-/// `out_h × out_w`, appending to `out`, reading values through `read`. The caller guarantees the
-/// region is inside the plane and that no size is zero.
+/// Resizes the `h × w` region at (`top`, `left`) of every plane in `sources` (row length `stride`)
+/// to `out_h × out_w`, writing source `k` to `outs[k]` (`out_h · out_w` values each). The caller
+/// guarantees the region is inside the planes and that no size is zero.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn resize_region(
-    plane: &[f32],
+    sources: &[PlaneRead],
     stride: usize,
     region: (usize, usize, usize, usize),
     out_size: (usize, usize),
     rows: &Taps,
     cols: &Taps,
-    read: ReadScale,
     scratch: &mut Scratch,
-    out: &mut Vec<f32>,
+    outs: &mut [&mut [f32]],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA (checked just above). `mul_add` is correctly rounded
         // with or without them, so this only changes speed, not results.
-        unsafe { resize_region_avx2(plane, stride, region, out_size, rows, cols, read, scratch, out) };
+        unsafe { resize_region_avx2(sources, stride, region, out_size, rows, cols, scratch, outs) };
         return;
     }
-    resize_region_generic(plane, stride, region, out_size, rows, cols, read, scratch, out);
+    resize_region_generic(sources, stride, region, out_size, rows, cols, scratch, outs);
 }
 
-/// Reusable buffers of [`resize_region`]: the width-resized rows, one scaled source row, and
-/// which region rows the height taps read.
+/// Reusable buffers of [`resize_region`]: the width-resized rows of every source, the rescaled
+/// rows of the sources read with a factor, and which region rows the height taps read.
 #[derive(Default)]
 pub(crate) struct Scratch {
     rows: Vec<f32>,
-    line: Vec<f32>,
+    lines: Vec<f32>,
     used: Vec<bool>,
 }
 
@@ -153,17 +146,16 @@ pub(crate) struct Scratch {
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 fn resize_region_avx2(
-    plane: &[f32],
+    sources: &[PlaneRead],
     stride: usize,
     region: (usize, usize, usize, usize),
     out_size: (usize, usize),
     rows: &Taps,
     cols: &Taps,
-    read: ReadScale,
     scratch: &mut Scratch,
-    out: &mut Vec<f32>,
+    outs: &mut [&mut [f32]],
 ) {
-    resize_region_generic(plane, stride, region, out_size, rows, cols, read, scratch, out);
+    resize_region_generic(sources, stride, region, out_size, rows, cols, scratch, outs);
 }
 
 /// One output value from `n` taps: `o = v₁w₁; o = fma(v₀, w₀, o); o = fma(vₖ, wₖ, o)`.
@@ -177,58 +169,121 @@ fn taps_sum(value: impl Fn(usize) -> f32, idx: &[usize], wt: &[f32]) -> f32 {
     acc
 }
 
+/// The bilinear width pass of `N` rows that share their taps: each tap's indices and weights are
+/// loaded once for all `N` rows (they are the channels of one image), which is most of the cost.
+///
+/// # Safety
+/// Every index in `cols` must be less than the length of every `src` row, and `cols` must hold
+/// at least `dst[k].len()` taps.
+#[inline(always)]
+unsafe fn widen_bilinear<const N: usize>(src: [&[f32]; N], dst: [&mut [f32]; N], cols: &Taps) {
+    let out_w = dst.iter().map(|r| r.len()).min().unwrap_or(0);
+    let (index, weight) = (&cols.index[..2 * out_w], &cols.weight[..2 * out_w]);
+    for d in 0..out_w {
+        let (i0, i1, w0, w1) = (index[2 * d], index[2 * d + 1], weight[2 * d], weight[2 * d + 1]);
+        for k in 0..N {
+            // SAFETY: i0, i1 < src[k].len() (the caller's contract) and d < out_w ≤ dst[k].len().
+            unsafe {
+                let (v0, v1) = (*src[k].get_unchecked(i0), *src[k].get_unchecked(i1));
+                *dst[k].get_unchecked_mut(d) = v0.mul_add(w0, v1 * w1);
+            }
+        }
+    }
+}
+
+/// `N` sources from `iter` as an array (the caller takes exactly as many as remain).
+#[inline(always)]
+fn take_array<T, const N: usize>(iter: &mut impl Iterator<Item = T>) -> [T; N] {
+    std::array::from_fn(|_| iter.next().expect("as many items as asked for"))
+}
+
+/// The width pass of one region row of every source, in groups of up to four with shared taps.
+/// (Inlined into the caller so that `mul_add` compiles to the FMA instruction where enabled.)
+///
+/// # Safety
+/// Every index in `cols` must be less than the length of every `src` row.
+#[inline(always)]
+unsafe fn widen_row<'a, 'b>(
+    mut src: impl ExactSizeIterator<Item = &'a [f32]>,
+    mut dst: impl Iterator<Item = &'b mut [f32]>,
+    cols: &Taps,
+) {
+    if cols.n != 2 {
+        for (row, out) in src.zip(dst) {
+            let taps = out.iter_mut().zip(cols.index.chunks_exact(cols.n).zip(cols.weight.chunks_exact(cols.n)));
+            for (o, (i, wt)) in taps {
+                *o = taps_sum(|k| row[k], i, wt);
+            }
+        }
+        return;
+    }
+    // SAFETY: the caller checked the taps against the source rows.
+    loop {
+        match src.len() {
+            0 => break,
+            1 => unsafe { widen_bilinear::<1>(take_array(&mut src), take_array(&mut dst), cols) },
+            2 => unsafe { widen_bilinear::<2>(take_array(&mut src), take_array(&mut dst), cols) },
+            3 => unsafe { widen_bilinear::<3>(take_array(&mut src), take_array(&mut dst), cols) },
+            _ => unsafe { widen_bilinear::<4>(take_array(&mut src), take_array(&mut dst), cols) },
+        }
+    }
+}
+
+fn grow(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+}
+
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn resize_region_generic(
-    plane: &[f32],
+fn resize_region_generic<'a>(
+    sources: &[PlaneRead<'a>],
     stride: usize,
     (top, left, h, w): (usize, usize, usize, usize),
     (out_h, out_w): (usize, usize),
     rows: &Taps,
     cols: &Taps,
-    read: ReadScale,
-    Scratch { rows: scratch, line, used }: &mut Scratch,
-    out: &mut Vec<f32>,
+    Scratch { rows: scratch, lines, used }: &mut Scratch,
+    outs: &mut [&mut [f32]],
 ) {
     // Along the width for every region row the height taps read (a strong downscale skips
     // some), then along the height (torch's nesting).
     used.clear();
     used.resize(h, false);
     rows.index.iter().for_each(|&i| used[i] = true);
-    scratch.clear();
-    scratch.resize(h * out_w, 0.0);
-    for (y, resized) in scratch.chunks_exact_mut(out_w).enumerate().filter(|(y, _)| used[*y]) {
-        let mut row = &plane[(top + y) * stride + left..(top + y) * stride + left + w];
-        if !read.is_identity() {
-            // One short row buffer instead of a copy of the whole region: same values, in cache.
-            line.clear();
-            line.extend(row.iter().map(|&v| if read.divisor == 1.0 { v } else { v / read.divisor }));
-            if let Some(f) = read.factor {
-                line.iter_mut().for_each(|v| *v *= f);
-            }
-            row = line;
-        }
-        let taps = resized.iter_mut().zip(cols.index.chunks_exact(cols.n).zip(cols.weight.chunks_exact(cols.n)));
-        if cols.n == 2 {
-            // The bilinear case written out: the generic loop's bookkeeping costs more than the math.
-            for (o, (i, wt)) in taps {
-                *o = row[i[0]].mul_add(wt[0], row[i[1]] * wt[1]);
-            }
-        } else {
-            for (o, (i, wt)) in taps {
-                *o = taps_sum(|k| row[k], i, wt);
+    assert!(cols.index.iter().all(|&i| i < w), "resize taps outside the region");
+    // Grown, never cleared: the rows the height taps skip are neither written nor read.
+    let plane_rows = h * out_w;
+    grow(scratch, sources.len() * plane_rows);
+    grow(lines, sources.len() * w);
+    for y in (0..h).filter(|&y| used[y]) {
+        let start = (top + y) * stride + left;
+        let row = |plane: &'a [f32]| &plane[start..start + w];
+        for (s, line) in sources.iter().zip(lines.chunks_exact_mut(w)) {
+            // A short rescaled row instead of a copy of the whole region: same values, in cache.
+            if let Some(f) = s.factor {
+                line.iter_mut().zip(row(s.plane)).for_each(|(l, &v)| *l = v * f);
             }
         }
+        let src = sources
+            .iter()
+            .zip(lines.chunks_exact(w))
+            .map(|(s, line)| if s.factor.is_some() { line } else { row(s.plane) });
+        let dst = scratch.chunks_exact_mut(plane_rows).map(|p| &mut p[y * out_w..(y + 1) * out_w]);
+        // SAFETY: every tap index is < w, the length of every source row (checked above).
+        unsafe { widen_row(src, dst, cols) };
     }
-    for y in 0..out_h {
-        let idx = &rows.index[y * rows.n..(y + 1) * rows.n];
-        let wt = &rows.weight[y * rows.n..(y + 1) * rows.n];
-        let line = |k: usize| &scratch[idx[k] * out_w..(idx[k] + 1) * out_w];
-        let base = out.len();
-        out.extend(line(1).iter().map(|v| v * wt[1]));
-        for (k, &wk) in [0].into_iter().chain(2..rows.n).map(|k| (k, &wt[k])) {
-            for (o, v) in out[base..].iter_mut().zip(line(k)) {
-                *o = v.mul_add(wk, *o);
+    for (resized, out) in scratch.chunks_exact(plane_rows).zip(outs.iter_mut()) {
+        for (y, out_row) in out.chunks_exact_mut(out_w).take(out_h).enumerate() {
+            let idx = &rows.index[y * rows.n..(y + 1) * rows.n];
+            let wt = &rows.weight[y * rows.n..(y + 1) * rows.n];
+            let line = |k: usize| &resized[idx[k] * out_w..(idx[k] + 1) * out_w];
+            out_row.iter_mut().zip(line(1)).for_each(|(o, v)| *o = v * wt[1]);
+            for k in [0].into_iter().chain(2..rows.n) {
+                for (o, v) in out_row.iter_mut().zip(line(k)) {
+                    *o = v.mul_add(wt[k], *o);
+                }
             }
         }
     }
@@ -270,22 +325,11 @@ pub fn resize_crop(
     }
     let rows = Taps::new(h, out_h, interp);
     let cols = Taps::new(w, out_w, interp);
-    let mut data = Vec::with_capacity(image.channels * out_h * out_w);
+    let mut data = vec![0.0; image.channels * out_h * out_w];
+    let sources: Vec<PlaneRead> = image.channel_planes().map(|plane| PlaneRead { plane, factor: None }).collect();
+    let mut outs: Vec<&mut [f32]> = data.chunks_exact_mut((out_h * out_w).max(1)).collect();
     let mut scratch = Scratch::default();
-    let read = ReadScale { divisor: 1.0, factor: None };
-    for plane in image.channel_planes() {
-        resize_region(
-            plane,
-            image.width,
-            (top, left, h, w),
-            (out_h, out_w),
-            &rows,
-            &cols,
-            read,
-            &mut scratch,
-            &mut data,
-        );
-    }
+    resize_region(&sources, image.width, (top, left, h, w), (out_h, out_w), &rows, &cols, &mut scratch, &mut outs);
     let mut out = MultiChannelImage::new(data, image.channels, out_h, out_w, image.sample_type)?;
     out.channel_names = image.channel_names.clone();
     Ok(out)
