@@ -4,6 +4,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::intensity::{divide_with_plane_max, jitter_and_normalize};
+use super::interleaved::{CropPlan, Interleaved, InterleavedScratch};
 use super::resize::{PlaneRead, Scratch, Taps, resize_region};
 use super::{
     DivideByRange, Interpolation, Pipeline, RandomBrightness, RandomContrast, RandomContrastProtein, RandomFlip,
@@ -114,9 +115,10 @@ impl CellAugmentation {
     fn crop(
         &self,
         image: &MultiChannelImage,
+        interleaved: Option<&Interleaved>,
         channel_max: &[f32],
         group: &CropGroup,
-        scratch: &mut Scratch,
+        scratch: &mut CropScratch,
         rng: &mut StdRng,
     ) -> Result<MultiChannelImage, DataError> {
         let c = image.channels;
@@ -136,25 +138,33 @@ impl CellAugmentation {
             rows = rows.reversed();
         }
         let plane_len = group.size * group.size;
-        // A removed channel stays zero (a zeroed region resizes to zeros); the others are resized
-        // together, sharing the taps.
-        let mut data = vec![0.0; c * plane_len];
-        let kept = |k: &usize| Some(*k) != removed;
-        let sources: Vec<PlaneRead> = (image.channel_planes().enumerate().filter(|(k, _)| kept(k)))
-            .map(|(k, plane)| PlaneRead { plane, factor: factor.filter(|(p, _)| *p == k).map(|(_, f)| f) })
-            .collect();
-        let mut outs: Vec<&mut [f32]> =
-            data.chunks_exact_mut(plane_len).enumerate().filter(|(k, _)| kept(k)).map(|(_, o)| o).collect();
-        resize_region(
-            &sources,
-            image.width,
-            (top, left, h, w),
-            (group.size, group.size),
-            &rows,
-            &cols,
-            scratch,
-            &mut outs,
-        );
+        let mut data = match interleaved {
+            Some(source) => {
+                let plan = CropPlan {
+                    region: (top, left, h, w),
+                    out_size: (group.size, group.size),
+                    rows: &rows,
+                    cols: &cols,
+                    factor,
+                    removed,
+                };
+                source.resize_region(&plan, &mut scratch.interleaved)
+            }
+            None => {
+                // A removed channel stays zero (a zeroed region resizes to zeros); the others are
+                // resized together, sharing the taps.
+                let mut data = vec![0.0; c * plane_len];
+                let kept = |k: &usize| Some(*k) != removed;
+                let sources: Vec<PlaneRead> = (image.channel_planes().enumerate().filter(|(k, _)| kept(k)))
+                    .map(|(k, plane)| PlaneRead { plane, factor: factor.filter(|(p, _)| *p == k).map(|(_, f)| f) })
+                    .collect();
+                let mut outs: Vec<&mut [f32]> =
+                    data.chunks_exact_mut(plane_len).enumerate().filter(|(k, _)| kept(k)).map(|(_, o)| o).collect();
+                let (region, size) = ((top, left, h, w), (group.size, group.size));
+                resize_region(&sources, image.width, region, size, &rows, &cols, &mut scratch.planar, &mut outs);
+                data
+            }
+        };
         jitter_and_normalize(&mut data, plane_len, (&self.brightness, &self.contrast, &self.normalize), rng)?;
         let mut out = MultiChannelImage::new(data, c, group.size, group.size, image.sample_type)?;
         out.channel_names = image.channel_names.clone();
@@ -162,19 +172,32 @@ impl CellAugmentation {
     }
 }
 
+/// Reusable buffers of the crops of one image.
+#[derive(Default)]
+struct CropScratch {
+    planar: Scratch,
+    interleaved: InterleavedScratch,
+}
+
 impl Transform for CellAugmentation {
     fn apply(&self, mut image: MultiChannelImage, rng: &mut StdRng) -> Result<Views, DataError> {
         let divisor = self.validate(&image)?;
-        // Every crop reads the divided values, so divide once, in place.
+        // Every crop reads the divided values, so divide once: into a pixel-interleaved copy
+        // where that path exists for this channel count, else in place.
         let plane_len = image.plane_len();
-        let channel_max = divide_with_plane_max(&mut image.data, plane_len, divisor);
-        let mut scratch = Scratch::default();
+        let (interleaved, channel_max) =
+            match Interleaved::divided(&image.data, image.channels, plane_len, image.width, divisor) {
+                Some((copy, maxima)) => (Some(copy), maxima),
+                None => (None, divide_with_plane_max(&mut image.data, plane_len, divisor)),
+            };
+        let source = interleaved.as_ref();
+        let mut scratch = CropScratch::default();
         let mut views = Views::default();
         for _ in 0..self.global.count {
-            views.global.push(self.crop(&image, &channel_max, &self.global, &mut scratch, rng)?);
+            views.global.push(self.crop(&image, source, &channel_max, &self.global, &mut scratch, rng)?);
         }
         for _ in 0..self.local.count {
-            views.local.push(self.crop(&image, &channel_max, &self.local, &mut scratch, rng)?);
+            views.local.push(self.crop(&image, source, &channel_max, &self.local, &mut scratch, rng)?);
         }
         Ok(views)
     }

@@ -10,6 +10,7 @@ mod channel_aug;
 mod eval;
 mod geometry;
 mod intensity;
+mod interleaved;
 mod plane_passes;
 mod resize;
 mod resized_crop;
