@@ -77,9 +77,10 @@ fn divide_with_plane_max_generic(data: &mut [f32], plane_len: usize, divisor: f3
     maxima
 }
 
-/// Independent f64 accumulators of the plane sums below: the compiler can vectorise them, and
-/// every sum of the crate goes through [`lane_sum`] or [`map_lane_sum`], so a fused path and the
-/// step-by-step ops add the same numbers in the same order (bit-identical results).
+/// Independent f64 accumulators of the plane sums below: they vectorise, and every sum of the
+/// crate goes through [`lane_sum`] or [`map_lane_sum`] (or the AVX2 passes of `plane_passes`,
+/// which keep their lane order), so a fused path and the step-by-step ops add the same numbers in
+/// the same order (bit-identical results).
 pub(crate) const LANES: usize = 8;
 
 pub(crate) fn combine_lanes(acc: [f64; LANES]) -> f64 {
