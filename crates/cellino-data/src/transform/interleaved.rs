@@ -7,7 +7,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::resize::Taps;
+use super::resize::{Taps, grow, height_taps, mark_rows_read};
 
 /// The channel count with an interleaved path: four (HPA), where a pixel is one 128-bit vector.
 /// Other counts resize plane by plane: measured with 5 channels, the scalar interleaved code was
@@ -39,12 +39,6 @@ pub(crate) struct CropPlan<'a> {
     pub cols: &'a Taps,
     pub factor: Option<(usize, f32)>,
     pub removed: Option<usize>,
-}
-
-fn grow(buffer: &mut Vec<f32>, len: usize) {
-    if buffer.len() < len {
-        buffer.resize(len, 0.0);
-    }
 }
 
 impl Interleaved {
@@ -226,9 +220,7 @@ fn resize<const C: usize, const SIMD: bool>(
     let InterleavedScratch { rows: resized, line, out_row, used } = scratch;
     // Along the width for every region row the height taps read, then along the height (torch's
     // nesting, as the planar path).
-    used.clear();
-    used.resize(h, false);
-    rows.index.iter().for_each(|&i| used[i] = true);
+    mark_rows_read(used, rows, h);
     assert!(cols.n == 2 && cols.index.iter().all(|&i| i < w), "bilinear taps inside the region");
     let (row_len, out_len) = (w * C, out_w * C);
     grow(resized, h * out_len);
@@ -262,14 +254,8 @@ fn resize<const C: usize, const SIMD: bool>(
     }
     let plane_len = out_h * out_w;
     for y in 0..out_h {
-        let idx = &rows.index[y * rows.n..(y + 1) * rows.n];
-        let wt = &rows.weight[y * rows.n..(y + 1) * rows.n];
-        let source = |k: usize| &resized[idx[k] * out_len..(idx[k] + 1) * out_len];
         let acc = &mut out_row[..out_len];
-        acc.iter_mut().zip(source(1)).for_each(|(o, v)| *o = v * wt[1]);
-        for k in [0].into_iter().chain(2..rows.n) {
-            acc.iter_mut().zip(source(k)).for_each(|(o, v)| *o = v.mul_add(wt[k], *o));
-        }
+        height_taps(acc, rows, y, |i| &resized[i * out_len..(i + 1) * out_len]);
         for (x, pixel) in acc.chunks_exact(C).enumerate() {
             for c in 0..C {
                 out[c * plane_len + y * out_w + x].write(pixel[c]);

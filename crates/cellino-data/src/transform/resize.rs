@@ -229,9 +229,31 @@ unsafe fn widen_row<'a, 'b>(
     }
 }
 
-fn grow(buffer: &mut Vec<f32>, len: usize) {
+/// Grows `buffer` to at least `len` values, never clearing it (scratch rows are overwritten
+/// before they are read).
+pub(crate) fn grow(buffer: &mut Vec<f32>, len: usize) {
     if buffer.len() < len {
         buffer.resize(len, 0.0);
+    }
+}
+
+/// Marks in `used` which of the `h` region rows the height taps read (a strong downscale skips
+/// some, and their width pass can be skipped too).
+pub(crate) fn mark_rows_read(used: &mut Vec<bool>, rows: &Taps, h: usize) {
+    used.clear();
+    used.resize(h, false);
+    rows.index.iter().for_each(|&i| used[i] = true);
+}
+
+/// Output row `y` of the height pass into `out_row`, from the width-resized rows `resized(i)`:
+/// `o = r₁w₁; o = fma(r₀, w₀, o); o = fma(rₖ, wₖ, o)` (torch's order, as [`taps_sum`]).
+#[inline(always)]
+pub(crate) fn height_taps<'r>(out_row: &mut [f32], rows: &Taps, y: usize, resized: impl Fn(usize) -> &'r [f32]) {
+    let idx = &rows.index[y * rows.n..(y + 1) * rows.n];
+    let wt = &rows.weight[y * rows.n..(y + 1) * rows.n];
+    out_row.iter_mut().zip(resized(idx[1])).for_each(|(o, v)| *o = v * wt[1]);
+    for k in [0].into_iter().chain(2..rows.n) {
+        out_row.iter_mut().zip(resized(idx[k])).for_each(|(o, v)| *o = v.mul_add(wt[k], *o));
     }
 }
 
@@ -249,9 +271,7 @@ fn resize_region_generic<'a>(
 ) {
     // Along the width for every region row the height taps read (a strong downscale skips
     // some), then along the height (torch's nesting).
-    used.clear();
-    used.resize(h, false);
-    rows.index.iter().for_each(|&i| used[i] = true);
+    mark_rows_read(used, rows, h);
     assert!(cols.index.iter().all(|&i| i < w), "resize taps outside the region");
     // Grown, never cleared: the rows the height taps skip are neither written nor read.
     let plane_rows = h * out_w;
@@ -276,15 +296,7 @@ fn resize_region_generic<'a>(
     }
     for (resized, out) in scratch.chunks_exact(plane_rows).zip(outs.iter_mut()) {
         for (y, out_row) in out.chunks_exact_mut(out_w).take(out_h).enumerate() {
-            let idx = &rows.index[y * rows.n..(y + 1) * rows.n];
-            let wt = &rows.weight[y * rows.n..(y + 1) * rows.n];
-            let line = |k: usize| &resized[idx[k] * out_w..(idx[k] + 1) * out_w];
-            out_row.iter_mut().zip(line(1)).for_each(|(o, v)| *o = v * wt[1]);
-            for k in [0].into_iter().chain(2..rows.n) {
-                for (o, v) in out_row.iter_mut().zip(line(k)) {
-                    *o = v.mul_add(wt[k], *o);
-                }
-            }
+            height_taps(out_row, rows, y, |i| &resized[i * out_w..(i + 1) * out_w]);
         }
     }
 }
