@@ -1,11 +1,12 @@
 //! The LayerScale residual `x + γ ⊙ branch` of a transformer block in one pass over memory
-//! (candle needs two: a broadcast multiply, then the add), with backward.
+//! (candle needs two: a broadcast multiply, then the add), with backward; and, for inference,
+//! the same sum written into the branch's own buffer.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, InplaceOp2, InplaceOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{contiguous, fast_path, rows_per_task, same_dtype, tensor, with_data};
+use crate::cpu::{contiguous, contiguous_mut, fast_path, rows_per_task, same_dtype, tensor, with_data};
 use crate::real::Real;
 use crate::simd::multiversion;
 
@@ -18,6 +19,43 @@ pub fn scaled_residual(x: &Tensor, branch: &Tensor, gamma: &Tensor) -> Result<Te
         return scaled_residual_composite(x, branch, gamma);
     }
     x.contiguous()?.apply_op3(&branch.contiguous()?, &gamma.contiguous()?, ScaledResidual)
+}
+
+/// The residual `x + gamma ⊙ branch` (LayerScale) or `x + branch` (no `gamma`) of a fresh branch
+/// activation that needs no gradient, written into the branch's own storage when it can be
+/// (contiguous f32 / f64 on the CPU, nothing tracked for backprop): an inference block then
+/// allocates no new residual stream. Otherwise the same as [`scaled_residual`] or `x + branch`,
+/// and bit-identical to them either way.
+///
+/// The branch's storage is overwritten: call it only on a tensor no one else holds (e.g. the
+/// output of the block's last projection), as for [`crate::gelu_erf_owned`].
+pub fn residual_owned(x: &Tensor, branch: Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
+    let Some(gamma) = gamma else {
+        if x.dims() != branch.dims() {
+            return Err(KernelError::shape(
+                OP,
+                format!("x {:?}, branch {:?}: x and branch must share a shape", x.dims(), branch.dims()),
+            ));
+        }
+        same_dtype(OP, &[("x", x), ("branch", &branch)])?;
+        if !in_place_fits(&[x, &branch]) || !branch.is_contiguous() {
+            return x + branch;
+        }
+        branch.inplace_op2(&x.contiguous()?, &AddInto)?;
+        return Ok(branch);
+    };
+    check(x, &branch, gamma)?;
+    if !in_place_fits(&[x, &branch, gamma]) || !branch.is_contiguous() {
+        return scaled_residual(x, &branch, gamma);
+    }
+    branch.inplace_op3(&x.contiguous()?, &gamma.contiguous()?, &ScaledResidualInto)?;
+    Ok(branch)
+}
+
+/// Whether an in-place residual may overwrite the branch: CPU f32/f64 and no operand tracked
+/// (a tracked op needs its inputs for the backward, and its result must be tracked).
+fn in_place_fits(tensors: &[&Tensor]) -> bool {
+    fast_path(tensors) && tensors.iter().all(|t| !t.track_op())
 }
 
 /// `x + branch.broadcast_mul(gamma)` (reference and fallback).
@@ -115,6 +153,90 @@ multiversion! {
             for (((y, &x), &b), &g) in yr.iter_mut().zip(xr).zip(br).zip(g) {
                 *y = b.mul_add(g, x);
             }
+        }
+    }
+}
+
+/// `branch ← x + γ ⊙ branch` in the branch's buffer (operands: x, γ).
+struct ScaledResidualInto;
+
+impl InplaceOp3 for ScaledResidualInto {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn cpu_fwd(
+        &self,
+        bs: &mut CpuStorage,
+        bl: &Layout,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<()> {
+        residual_into_storage((bs, bl), (xs, xl), Some((gs, gl)))
+    }
+}
+
+/// `branch ← x + branch` in the branch's buffer (operand: x).
+struct AddInto;
+
+impl InplaceOp2 for AddInto {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn cpu_fwd(&self, bs: &mut CpuStorage, bl: &Layout, xs: &CpuStorage, xl: &Layout) -> Result<()> {
+        residual_into_storage((bs, bl), (xs, xl), None)
+    }
+}
+
+type Operand<'a> = (&'a CpuStorage, &'a Layout);
+
+/// `b ← x + γ ⊙ b` (or `x + b` without γ) on CPU storages of one dtype.
+fn residual_into_storage(b: (&mut CpuStorage, &Layout), x: Operand, g: Option<Operand>) -> Result<()> {
+    fn run<T: Real>((bs, bl): (&mut CpuStorage, &Layout), x: Operand, g: Option<Operand>) -> Result<()> {
+        let x = contiguous::<T>(OP, x.0, x.1)?;
+        let g = g.map(|(s, l)| contiguous::<T>(OP, s, l)).transpose()?;
+        residual_into(contiguous_mut::<T>(OP, bs, bl)?, x, g);
+        Ok(())
+    }
+    match x.0 {
+        CpuStorage::F32(_) => run::<f32>(b, x, g),
+        CpuStorage::F64(_) => run::<f64>(b, x, g),
+        other => Err(crate::cpu::dtype_error(OP, other)),
+    }
+}
+
+/// `b ← x + γ ⊙ b` (or `x + b`), row blocks across threads. Lengths were checked by the caller.
+fn residual_into<T: Real>(b: &mut [T], x: &[T], g: Option<&[T]>) {
+    if b.len() != x.len() {
+        return;
+    }
+    let d = g.map_or(1, <[T]>::len).max(1);
+    let chunk = rows_per_task(b.len() / d, d) * d;
+    b.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(b, x)| match g {
+        Some(g) => forward_in_place(b, x, g),
+        None => add_in_place(b, x),
+    });
+}
+
+multiversion! {
+    /// The same `mul_add` as [`forward`], so the in-place residual has the same bits.
+    fn forward_in_place<T: Real>(b: &mut [T], x: &[T], g: &[T]) {
+        let d = g.len();
+        for (br, xr) in b.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+            for ((b, &x), &g) in br.iter_mut().zip(xr).zip(g) {
+                *b = b.mul_add(g, x);
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn add_in_place<T: Real>(b: &mut [T], x: &[T]) {
+        for (b, &x) in b.iter_mut().zip(x) {
+            *b = x + *b;
         }
     }
 }

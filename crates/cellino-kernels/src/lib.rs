@@ -86,7 +86,7 @@ pub use error::KernelError;
 pub use gelu::{gelu_erf, gelu_erf_composite, gelu_erf_owned};
 pub use l2_normalize::{l2_normalize, l2_normalize_composite};
 pub use layer_norm::{layer_norm, layer_norm_composite};
-pub use layer_scale::{scaled_residual, scaled_residual_composite};
+pub use layer_scale::{residual_owned, scaled_residual, scaled_residual_composite};
 pub use linear::{linear, linear_composite};
 pub use nearest_neighbor::{nearest_neighbor_indices, nearest_neighbor_indices_composite};
 pub use sinkhorn::{sinkhorn_knopp, sinkhorn_knopp_composite};

@@ -16,14 +16,19 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Takes its (normed) input by value so that, at inference, it is freed once `qkv` exists and
+    /// `qkv` once the heads are attended: the block's peak memory holds fewer activations.
+    pub fn forward(&self, x: Tensor) -> Result<Tensor> {
         let (b, n, d) = x.dims3()?;
         let hd = d / self.num_heads;
-        // (B, N, 3D) → (3, B, heads, N, hd); head h owns features [h·hd, (h+1)·hd) of q, k and v.
-        let qkv = self.qkv.forward(x)?.reshape((b, n, 3, self.num_heads, hd))?.permute((2, 0, 3, 1, 4))?;
-        // Strided views, not copies (`get` would copy): the attention kernel reads them in place.
-        let part = |i: usize| qkv.narrow(0, i, 1)?.squeeze(0);
-        let out = cellino_kernels::attention(&part(0)?, &part(1)?, &part(2)?, (hd as f64).powf(-0.5))?;
+        let out = {
+            // (B, N, 3D) → (3, B, heads, N, hd); head h owns features [h·hd, (h+1)·hd) of q, k and v.
+            let qkv = self.qkv.forward(&x)?.reshape((b, n, 3, self.num_heads, hd))?.permute((2, 0, 3, 1, 4))?;
+            drop(x);
+            // Strided views, not copies (`get` would copy): the attention kernel reads them in place.
+            let part = |i: usize| qkv.narrow(0, i, 1)?.squeeze(0);
+            cellino_kernels::attention(&part(0)?, &part(1)?, &part(2)?, (hd as f64).powf(-0.5))?
+        };
         // The kernel's buffer is (B, N, heads, hd), so merging the heads is a free reshape.
         let out = out.transpose(1, 2)?.reshape((b, n, d))?;
         self.proj.forward(&out)
@@ -40,8 +45,11 @@ pub struct Ffn {
 }
 
 impl Ffn {
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.up.forward(x)?;
+    /// Takes its (normed) input by value: at inference it is freed before the hidden activation
+    /// goes through GELU and the down projection.
+    pub fn forward(&self, x: Tensor) -> Result<Tensor> {
+        let h = self.up.forward(&x)?;
+        drop(x);
         let h = match self.kind {
             // `h` is this function's own fresh activation: at inference GELU can overwrite it.
             FfnKind::Mlp => cellino_kernels::gelu_erf_owned(h)?,
@@ -91,28 +99,31 @@ impl DropPath<'_> {
 
 impl Block {
     /// `drop_path` is `Some` in training mode, `None` for inference (the ops are the same).
-    pub fn forward(&self, x: &Tensor, mut drop_path: Option<&mut DropPath>) -> Result<Tensor> {
-        let mut branch = self.attn.forward(&self.norm1.forward(x)?)?;
+    ///
+    /// At inference every activation is freed as soon as the next op has read it, and the
+    /// residual sums are written into the branch buffers (`residual_owned`), so that one block
+    /// holds at most the stream, one branch and the MLP's hidden activation at a time.
+    pub fn forward(&self, x: Tensor, mut drop_path: Option<&mut DropPath>) -> Result<Tensor> {
+        let mut branch = self.attn.forward(self.norm1.forward(&x)?)?;
         // Drop path scales whole samples, which commutes with LayerScale: apply it first so that
         // LayerScale and the residual add stay one fused pass.
         if let Some(dp) = drop_path.as_deref_mut() {
             branch = dp.apply(branch)?;
         }
-        let x = residual(x, &branch, self.ls1.as_ref())?;
-        let mut branch = self.ffn.forward(&self.norm2.forward(&x)?)?;
+        let mid = residual(&x, branch, self.ls1.as_ref())?;
+        drop(x);
+        let mut branch = self.ffn.forward(self.norm2.forward(&mid)?)?;
         if let Some(dp) = drop_path {
             branch = dp.apply(branch)?;
         }
-        residual(&x, &branch, self.ls2.as_ref())
+        residual(&mid, branch, self.ls2.as_ref())
     }
 }
 
-/// `x + γ ⊙ branch` with LayerScale, `x + branch` without.
-fn residual(x: &Tensor, branch: &Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
+/// `x + γ ⊙ branch` with LayerScale, `x + branch` without; in the branch's buffer when nothing
+/// is tracked for backprop (the branch is always this block's own fresh activation).
+fn residual(x: &Tensor, branch: Tensor, gamma: Option<&Tensor>) -> Result<Tensor> {
     // An autocast branch (bf16) joins the residual stream in the stream's dtype.
-    let branch = &branch.to_dtype(x.dtype())?;
-    Ok(match gamma {
-        Some(g) => cellino_kernels::scaled_residual(x, branch, g)?,
-        None => (x + branch)?,
-    })
+    let branch = branch.to_dtype(x.dtype())?;
+    Ok(cellino_kernels::residual_owned(x, branch, gamma)?)
 }

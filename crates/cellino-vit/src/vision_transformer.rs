@@ -315,7 +315,7 @@ impl DinoVisionTransformer {
         let mut tokens = self.prepare_tokens(x, masks)?;
         let mut drop_path = rng.map(|rng| DropPath { rate: self.config.drop_path_rate, rng });
         for blk in &self.blocks {
-            tokens = blk.forward(&tokens, drop_path.as_mut())?;
+            tokens = blk.forward(tokens, drop_path.as_mut())?;
         }
         let x_norm = self.norm.forward(&tokens)?;
         let (cls, registers, patches) = self.split_normed(&x_norm)?;
@@ -348,7 +348,7 @@ impl DinoVisionTransformer {
         let mut tokens = self.prepare_tokens(x, None)?;
         let mut out = Vec::with_capacity(n);
         for (i, blk) in self.blocks.iter().enumerate() {
-            tokens = blk.forward(&tokens, None)?;
+            tokens = blk.forward(tokens, None)?;
             if i >= depth - n {
                 let t = if norm { self.norm.forward(&tokens)? } else { tokens.clone() };
                 let (cls, _, patches) = self.split_normed(&t)?;
