@@ -18,6 +18,10 @@
 //! | [`l2_normalize`] | `x / max(‖x‖, eps)` per row | x |
 //! | [`nearest_neighbor_indices`], [`sinkhorn_knopp`], [`ema_update`] | threaded | none (not needed) |
 //!
+//! For inference, [`gelu_erf_owned`] and [`residual_owned`] compute the same values in the
+//! buffer of a fresh, untracked activation (the MLP's hidden layer, the block's branch), so a
+//! forward pass allocates fewer large buffers; on tracked tensors they fall back to the ops above.
+//!
 //! Every op has a `*_composite` twin built from candle primitives: it is the reference in the
 //! tests and benches, and the path taken for other devices (CUDA) and for f16/bf16, so callers
 //! never branch on the device. Bad shapes and dtypes give errors that name the op and the
