@@ -480,7 +480,7 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
     pca_plot(&out.join("pca_test_random_init.png"), &rnd.test, "random init")?;
 
     let total_seconds = start.elapsed().as_secs_f64();
-    let images_seen = trained.trainer.iteration as usize * config.train.batch_size_per_gpu;
+    let images_seen = trained.trainer.iteration as usize * config.effective_batch_size();
     let gain_f1 = ssl.linear.test.macro_f1() - rnd.linear.test.macro_f1();
     let gain_ap = ssl_ap.linear.test.macro_f1() - rnd_ap.linear.test.macro_f1();
     let metrics = json!({
@@ -626,7 +626,10 @@ pub fn run(args: &QuickstartArgs) -> Result<(), String> {
         gs = size,
         nl = config.crops.local_crops_number,
         ls = config.crops.local_crops_size,
-        b = config.train.batch_size_per_gpu,
+        b = match config.train.grad_accumulation_steps {
+            0 | 1 => config.train.batch_size_per_gpu.to_string(),
+            k => format!("{} ({} x {k} accumulated)", config.effective_batch_size(), config.train.batch_size_per_gpu),
+        },
         it = trained.trainer.iteration,
         seen = images_seen,
         ts = trained.seconds,

@@ -141,11 +141,17 @@ fn tiny_multichannel_quickstart_trains_a_four_channel_model() {
         "1",
         "--set",
         "train.batch_size_per_gpu=8",
+        "--set",
+        "train.grad_accumulation_steps=2",
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["mode"], "multichannel");
+    // Each iteration takes two accumulated batches of 8.
+    assert_eq!(m["iterations"].as_u64(), Some(2));
+    assert_eq!(m["pretrain_samples_seen"].as_u64(), Some(2 * 2 * 8));
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("batch 16 (8 x 2 accumulated)"));
     score(&m, &["ssl", "linear", "macro_f1"]);
     // One CLS of the 4-channel model, not four concatenated.
     let set = cellino_eval::read_embeddings(out.join("embeddings/ssl_test.npy")).unwrap();
