@@ -48,6 +48,22 @@ pub(crate) fn cpu_storage<'a>(op: &'static str, storage: &'a Storage) -> Result<
     }
 }
 
+/// Whether two CPU tensors are views of one allocation (an in-place op must not read what it
+/// writes; candle refuses such operands).
+pub(crate) fn share_storage(a: &Tensor, b: &Tensor) -> bool {
+    fn base(t: &Tensor) -> Option<usize> {
+        let (guard, _) = t.storage_and_layout();
+        match &*guard {
+            Storage::Cpu(CpuStorage::F32(v)) => Some(v.as_ptr() as usize),
+            Storage::Cpu(CpuStorage::F64(v)) => Some(v.as_ptr() as usize),
+            _ => None,
+        }
+    }
+    // One guard at a time: both may be the same lock.
+    let a = base(a);
+    a.is_some() && a == base(b)
+}
+
 /// Borrow the elements of a contiguous CPU tensor and run `f` on them.
 pub(crate) fn with_data<T: Real, R>(op: &'static str, t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
     let (guard, layout) = t.storage_and_layout();

@@ -99,6 +99,14 @@ fn owned_residual_is_bit_identical_and_leaves_tracked_tensors_alone() {
     let transposed = square[1].t().unwrap();
     let want = scaled_residual(&square[0], &transposed, &square[2]).unwrap().to_vec2::<f32>().unwrap();
     assert_eq!(residual_owned(&square[0], transposed, Some(&square[2])).unwrap().to_vec2::<f32>().unwrap(), want);
+    // A branch that is a view of x is not overwritten under x's feet.
+    let x = &square[0];
+    let before = x.to_vec2::<f32>().unwrap();
+    let doubled = (x + x).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(residual_owned(x, x.clone(), None).unwrap().to_vec2::<f32>().unwrap(), doubled);
+    assert_eq!(x.to_vec2::<f32>().unwrap(), before);
+    let want = scaled_residual(x, x, &square[2]).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(residual_owned(x, x.clone(), Some(&square[2])).unwrap().to_vec2::<f32>().unwrap(), want);
 }
 
 #[test]
