@@ -48,9 +48,21 @@ pub(crate) fn cpu_storage<'a>(op: &'static str, storage: &'a Storage) -> Result<
     }
 }
 
+/// Whether an inference op may overwrite `dst` with a result computed from it and `operands`:
+/// a contiguous `dst`, all on the CPU in f32 or f64, nothing tracked for backprop (a tracked op
+/// needs its inputs for the backward, and its result must be tracked) and no operand reading
+/// `dst`'s own buffer.
+pub(crate) fn may_overwrite(dst: &Tensor, operands: &[&Tensor]) -> bool {
+    let all: Vec<&Tensor> = std::iter::once(dst).chain(operands.iter().copied()).collect();
+    dst.is_contiguous()
+        && fast_path(&all)
+        && all.iter().all(|t| !t.track_op())
+        && operands.iter().all(|t| !share_storage(dst, t))
+}
+
 /// Whether two CPU tensors are views of one allocation (an in-place op must not read what it
 /// writes; candle refuses such operands).
-pub(crate) fn share_storage(a: &Tensor, b: &Tensor) -> bool {
+fn share_storage(a: &Tensor, b: &Tensor) -> bool {
     fn base(t: &Tensor) -> Option<usize> {
         let (guard, _) = t.storage_and_layout();
         match &*guard {

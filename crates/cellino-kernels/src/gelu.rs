@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp1, InplaceOp1, Layout, Result, Shape, Tens
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{contiguous, contiguous_mut, fast_path, rows_per_task, tensor, with_data};
+use crate::cpu::{contiguous, contiguous_mut, fast_path, may_overwrite, rows_per_task, tensor, with_data};
 use crate::real::Real;
 use crate::simd::multiversion;
 
@@ -29,7 +29,7 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 /// The storage is overwritten: call it only on a tensor no one else holds (e.g. the output of
 /// the previous op), as for candle's own `inplace_op1`.
 pub fn gelu_erf_owned(x: Tensor) -> Result<Tensor> {
-    if x.track_op() || !x.is_contiguous() || !fast_path(&[&x]) {
+    if !may_overwrite(&x, &[]) {
         return gelu_erf(&x);
     }
     x.inplace_op1(&Gelu)?;

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, InplaceOp2, InplaceOp3, Layout, 
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::cpu::{contiguous, contiguous_mut, fast_path, rows_per_task, same_dtype, share_storage, tensor, with_data};
+use crate::cpu::{contiguous, contiguous_mut, fast_path, may_overwrite, rows_per_task, same_dtype, tensor, with_data};
 use crate::real::Real;
 use crate::simd::multiversion;
 
@@ -38,29 +38,18 @@ pub fn residual_owned(x: &Tensor, branch: Tensor, gamma: Option<&Tensor>) -> Res
             ));
         }
         same_dtype(OP, &[("x", x), ("branch", &branch)])?;
-        if !in_place_fits(&branch, &[x]) {
+        if !may_overwrite(&branch, &[x]) {
             return x + branch;
         }
         branch.inplace_op2(&x.contiguous()?, &AddInto)?;
         return Ok(branch);
     };
     check(x, &branch, gamma)?;
-    if !in_place_fits(&branch, &[x, gamma]) {
+    if !may_overwrite(&branch, &[x, gamma]) {
         return scaled_residual(x, &branch, gamma);
     }
     branch.inplace_op3(&x.contiguous()?, &gamma.contiguous()?, &ScaledResidualInto)?;
     Ok(branch)
-}
-
-/// Whether an in-place residual may overwrite the branch: a contiguous branch, CPU f32/f64, no
-/// operand tracked (a tracked op needs its inputs for the backward, and its result must be
-/// tracked) and no operand reading the branch's own buffer.
-fn in_place_fits(branch: &Tensor, operands: &[&Tensor]) -> bool {
-    let all = || std::iter::once(branch).chain(operands.iter().copied());
-    branch.is_contiguous()
-        && fast_path(&all().collect::<Vec<_>>())
-        && all().all(|t| !t.track_op())
-        && operands.iter().all(|t| !share_storage(branch, t))
 }
 
 /// `x + branch.broadcast_mul(gamma)` (reference and fallback).
